@@ -1,0 +1,16 @@
+# SPDX-License-Identifier: Apache-2.0
+# The optional dnft::cuda target: enabled when a CUDA compiler is found (DNFT_ENABLE_CUDA=AUTO).
+set(DNFT_ENABLE_CUDA AUTO CACHE STRING "Provide dnft::cuda: AUTO (when nvcc is found), ON or OFF")
+set_property(CACHE DNFT_ENABLE_CUDA PROPERTY STRINGS AUTO ON OFF)
+set(DNFT_HAS_CUDA OFF)
+if(NOT DNFT_ENABLE_CUDA STREQUAL "OFF")
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(DNFT_HAS_CUDA ON)
+  elseif(DNFT_ENABLE_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "dnft: DNFT_ENABLE_CUDA=ON but no CUDA compiler was found")
+  else()
+    message(STATUS "dnft: no CUDA compiler found; building the host part only")
+  endif()
+endif()
