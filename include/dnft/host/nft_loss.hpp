@@ -18,12 +18,18 @@ namespace dnft::detail {
 //! Elements per chunk: the unit in which generated noise is materialised (on the stack).
 inline constexpr index_t host_chunk = 1024;
 
+//! Lanes of the per-sample sums: element k of a chunk goes to lane k % host_lanes (the tail
+//! beyond the last full group to lane 0), and the lanes are added in order at the end of the
+//! chunk. Contiguous and strided tensors follow this same order, so results do not depend on
+//! the memory layout.
+inline constexpr int host_lanes = 4;
+
 //! Pass 1 over one contiguous chunk. W independent lanes of sums, so the compiler can vectorise
 //! without reassociating a floating-point reduction (results are the same at any -O level).
 template <bool HasRef, class T>
 DNFT_FORCEINLINE void nft_sums_unit(nft_sums<double>& out, double beta, const T* x0, const T* eps, const T* vt,
                                     const T* vo, const T* vr, index_t n) noexcept {
-  constexpr int W = 4;
+  constexpr int W = host_lanes;
   nft_sums<double> lane[W];
   index_t d = 0;
   for (; d + W <= n; d += W)
@@ -33,6 +39,24 @@ DNFT_FORCEINLINE void nft_sums_unit(nft_sums<double>& out, double beta, const T*
   for (; d < n; ++d)
     nft_accumulate<HasRef>(lane[0], beta, double(x0[d]), double(eps[d]), double(vt[d]), double(vo[d]),
                            HasRef ? double(vr[d]) : 0.0);
+  for (int j = 0; j < W; ++j) out += lane[j];
+}
+
+//! Pass 1 over one chunk [d0, d0 + n) of a sample of strided tensors, in the lane order of nft_sums_unit.
+template <bool HasRef, class T, class Args>
+void nft_sums_strided(nft_sums<double>& out, double beta, const Args& a, index_t i, index_t d0, const T* ep,
+                      index_t es, index_t n) noexcept {
+  constexpr int W = host_lanes;
+  nft_sums<double> lane[W];
+  auto acc = [&](nft_sums<double>& l, index_t k) {
+    const index_t d = d0 + k;
+    nft_accumulate<HasRef>(l, beta, double(a.x0(i, d)), double(ep[k * es]), double(a.v_theta(i, d)),
+                           double(a.v_old(i, d)), HasRef ? double(a.v_ref(i, d)) : 0.0);
+  };
+  index_t k = 0;
+  for (; k + W <= n; k += W)
+    for (int j = 0; j < W; ++j) acc(lane[j], k + j);
+  for (; k < n; ++k) acc(lane[0], k);
   for (int j = 0; j < W; ++j) out += lane[j];
 }
 
@@ -63,9 +87,7 @@ void nft_host_sample(const nft_args<T, host_space, Noise, Time, Adv>& a, const n
     if (unit && es == 1) {
       nft_sums_unit<HasRef>(s, p.beta, x0 + d0, ep, vt + d0, vo + d0, vr ? vr + d0 : nullptr, n);
     } else {
-      for (index_t d = d0; d < d0 + n; ++d)
-        nft_accumulate<HasRef>(s, p.beta, double(a.x0(i, d)), double(ep[(d - d0) * es]), double(a.v_theta(i, d)),
-                               double(a.v_old(i, d)), HasRef ? double(a.v_ref(i, d)) : 0.0);
+      nft_sums_strided<HasRef>(s, p.beta, a, i, d0, ep, es, n);
     }
   }
   if (!s.finite()) {
