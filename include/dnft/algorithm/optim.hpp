@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <concepts>
+#include <cstdio>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -92,10 +93,15 @@ auto writable_flat(Buffer&& b, std::string_view fn, std::string_view name) {
 //! " <value>" of element k when the buffer is readable on the host, "" otherwise.
 template <class V>
 std::string element_text(const V& v, index_t k) {
-  if constexpr (host_readable_v<typename V::space_type>)
-    return " " + num(double(v[k]));
-  else
-    return "";
+  if constexpr (host_readable_v<typename V::space_type>) {
+    // Formatted directly: building it from " " and num() trips GCC 12's -Wrestrict false
+    // positive at -O3.
+    char buf[40];
+    std::snprintf(buf, sizeof buf, " %.9g", double(v[k]));
+    return buf;
+  } else {
+    return {};
+  }
 }
 
 template <class T, class V>
