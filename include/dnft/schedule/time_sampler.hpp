@@ -18,7 +18,10 @@
 namespace dnft {
 
 //! @brief Random training times t in (0, 1), time number `index` a pure function of
-//! (seed, stream, index): the same on every device and thread count, so a run is reproducible.
+//! (seed, stream, index), independent of the thread count, so a run is reproducible.
+//! Uniform times are bit-identical on host and device; logit-normal times go through
+//! log, cos and exp, so host and device agree to the accuracy of their math libraries (an ulp or
+//! two of a double), not necessarily bit for bit.
 //!
 //! uniform: t ~ U(0, 1). logit_normal (SD3 training): t = sigmoid(logit_mean + logit_std n),
 //! n ~ N(0, 1). The draws use Philox keys of their own (the seed's high word is tagged), so
