@@ -10,6 +10,7 @@
 #include "dnft/detail/math.hpp"
 #include "dnft/error.hpp"
 #include "dnft/execution.hpp"
+#include "dnft/random/philox.hpp"
 #include "dnft/tensor/traits.hpp"
 
 namespace dnft {
@@ -113,6 +114,40 @@ bool find_nonfinite(const B& b, index_t i, index_t& d_out, double& v_out) {
     }
   }
   return false;
+}
+
+//! True for memory spaces whose values a front door can read on the host (its value checks).
+template <class S>
+inline constexpr bool host_readable_v = std::is_same_v<S, host_space> || std::is_same_v<S, managed_space>;
+
+//! The same batch view with const elements.
+template <class T, class V>
+auto const_batch(const V& v) {
+  return batch_view<const T, typename V::space_type>{v.data, v.batch, v.elements, v.sample_stride, v.elem_stride};
+}
+
+//! The noise argument of the forward-process algorithms: a (B, D...) tensor of eps with element
+//! type `T` (returned as a const batch view), or a philox_normal (returned as is).
+template <class Exec, class T, class Noise>
+auto noise_input(const Noise& noise, std::string_view fn) {
+  if constexpr (std::is_same_v<std::remove_cvref_t<Noise>, philox_normal>) {
+    return philox_normal(noise);
+  } else {
+    static_assert(tensor_like<Noise>, "dnft: noise must be a tensor (eps, same shape as x0) or a dnft::philox_normal");
+    auto v = batch_arg<Exec>(noise, fn, "noise");
+    static_assert(std::is_same_v<std::remove_const_t<typename decltype(v)::element_type>, T>,
+                  "dnft: noise must have the same element type as x0");
+    return const_batch<T>(v);
+  }
+}
+
+//! A (B, D...) input: non-empty, converted to a const batch view.
+template <class Exec, class T>
+auto nonempty_batch_arg(T&& t, std::string_view fn, std::string_view arg) {
+  auto v = batch_arg<Exec>(t, fn, arg);
+  if (v.batch <= 0) fail<shape_error>(fn, arg, "expected a non-empty batch, got 0 samples");
+  if (v.elements <= 0) fail<shape_error>(fn, arg, "expected at least one element per sample, got 0");
+  return v;
 }
 
 }  // namespace detail
