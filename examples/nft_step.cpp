@@ -20,9 +20,9 @@
 
 namespace {
 
-constexpr int D = 2;        // a 2-D toy: each sample is a point
-constexpr int groups = 8;   // prompts
-constexpr int K = 8;        // samples per prompt
+constexpr int D = 2;       // a 2-D toy: each sample is a point
+constexpr int groups = 8;  // prompts
+constexpr int K = 8;       // samples per prompt
 constexpr int B = groups * K;
 constexpr int P = D * D + D;  // parameters: W (D x D, row-major), then b (D)
 
@@ -70,8 +70,9 @@ double objective(const batch& bt, const std::vector<double>& grid, const std::ve
     predict(theta, xt, vth);
     predict(theta_old, xt, vold);
     predict(theta_ref, xt, vref);
-    const auto st = grads ? dnft::nft_loss(dnft::host, cm(bt.x0), eps, t, bt.adv, cm(vth), cm(vold), cm(vref), m(g))
-                          : dnft::nft_loss(dnft::host, cm(bt.x0), eps, t, bt.adv, cm(vth), cm(vold), cm(vref), dnft::none);
+    const auto st =
+        grads ? dnft::nft_loss(dnft::host, cm(bt.x0), eps, t, bt.adv, cm(vth), cm(vold), cm(vref), m(g))
+              : dnft::nft_loss(dnft::host, cm(bt.x0), eps, t, bt.adv, cm(vth), cm(vold), cm(vref), dnft::none);
     loss += st.loss / double(slots);
     if (grads) backward(xt, g, 1.0f / float(slots), *grads);
   }

@@ -2,13 +2,12 @@
 // The NFT training step of nft_step.cpp written once, generically, and run twice: with Eigen
 // tensors (column-major matrices: each sample strided) and with xtensor tensors (row-major). Every
 // dnft call takes the library's own objects; the two runs must agree.
+#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <vector>
-
-#include <Eigen/Core>
 #if __has_include(<xtensor/containers/xtensor.hpp>)
 #include <xtensor/containers/xtensor.hpp>
 #else

@@ -26,11 +26,16 @@ const dnft::time_weighting all_weightings[] = {dnft::time_weighting::uniform, dn
 
 double ref_weight(double t, dnft::time_weighting w) {
   switch (w) {
-    case dnft::time_weighting::time: return t;
-    case dnft::time_weighting::one_minus_time: return 1 - t;
-    case dnft::time_weighting::cosmap: return 2 / (std::numbers::pi * (1 - 2 * t + 2 * t * t));
-    case dnft::time_weighting::sigma_sqrt: return 1 / (t * t);
-    default: return 1;
+    case dnft::time_weighting::time:
+      return t;
+    case dnft::time_weighting::one_minus_time:
+      return 1 - t;
+    case dnft::time_weighting::cosmap:
+      return 2 / (std::numbers::pi * (1 - 2 * t + 2 * t * t));
+    case dnft::time_weighting::sigma_sqrt:
+      return 1 / (t * t);
+    default:
+      return 1;
   }
 }
 
@@ -99,7 +104,8 @@ TEST_SUITE("algorithm") {
           const double expect = coef * (rv[k] - (reps[k] - rx0[k]));
           // T rounding of the three-term residual: a few ulps of its largest term.
           const double ulp = std::is_same_v<T, float> ? 6e-8 : 1.2e-16;
-          REQUIRE(std::abs(double(g[k]) - expect) <= 4 * ulp * coef * (std::abs(rv[k]) + std::abs(reps[k]) + std::abs(rx0[k])));
+          REQUIRE(std::abs(double(g[k]) - expect) <=
+                  4 * ulp * coef * (std::abs(rv[k]) + std::abs(reps[k]) + std::abs(rx0[k])));
         }
       // The value without a gradient is the same.
       const auto st2 = dnft::flow_matching_loss(dnft::host, view(x0), view(eps), pr.t, view(v), dnft::none, {w});
@@ -121,7 +127,8 @@ TEST_SUITE("algorithm") {
         auto vp = v, vm = v;
         vp[k] += h;
         vm[k] -= h;
-        const double fd = (ref_loss(pr.B, pr.D, x0, eps, pr.t, vp, w) - ref_loss(pr.B, pr.D, x0, eps, pr.t, vm, w)) / (2 * h);
+        const double fd =
+            (ref_loss(pr.B, pr.D, x0, eps, pr.t, vp, w) - ref_loss(pr.B, pr.D, x0, eps, pr.t, vm, w)) / (2 * h);
         CAPTURE(k);
         CHECK(g[k] == doctest::Approx(fd).epsilon(1e-6).scale(1e-4));
       }
@@ -134,26 +141,27 @@ TEST_SUITE("algorithm") {
     auto xd = pr.x0, ed = pr.eps, vd = pr.v;
     std::vector<float> gf(xf.size());
     std::vector<double> gd(xd.size());
-    const auto sf = dnft::flow_matching_loss(dnft::host, dnft::make_view(xf.data(), {pr.B, pr.D}),
-                                             dnft::make_view(ef.data(), {pr.B, pr.D}), pr.t,
-                                             dnft::make_view(vf.data(), {pr.B, pr.D}), dnft::make_view(gf.data(), {pr.B, pr.D}));
-    const auto sd = dnft::flow_matching_loss(dnft::host, dnft::make_view(xd.data(), {pr.B, pr.D}),
-                                             dnft::make_view(ed.data(), {pr.B, pr.D}), pr.t,
-                                             dnft::make_view(vd.data(), {pr.B, pr.D}), dnft::make_view(gd.data(), {pr.B, pr.D}));
+    const auto sf = dnft::flow_matching_loss(
+        dnft::host, dnft::make_view(xf.data(), {pr.B, pr.D}), dnft::make_view(ef.data(), {pr.B, pr.D}), pr.t,
+        dnft::make_view(vf.data(), {pr.B, pr.D}), dnft::make_view(gf.data(), {pr.B, pr.D}));
+    const auto sd = dnft::flow_matching_loss(
+        dnft::host, dnft::make_view(xd.data(), {pr.B, pr.D}), dnft::make_view(ed.data(), {pr.B, pr.D}), pr.t,
+        dnft::make_view(vd.data(), {pr.B, pr.D}), dnft::make_view(gd.data(), {pr.B, pr.D}));
     CHECK(sf.loss == doctest::Approx(sd.loss).epsilon(1e-5));
     for (int i = 0; i < pr.B; ++i) {
       const double coef = 2.0 / (pr.B * pr.D);  // uniform weighting
       for (int d = 0; d < pr.D; ++d) {
         const std::size_t k = std::size_t(i * pr.D + d);
         // float rounding of the inputs and of the residual: a few float ulps of the largest term
-        REQUIRE(std::abs(double(gf[k]) - gd[k]) <= 4 * 6e-8 * coef * (std::abs(vd[k]) + std::abs(ed[k]) + std::abs(xd[k])));
+        REQUIRE(std::abs(double(gf[k]) - gd[k]) <=
+                4 * 6e-8 * coef * (std::abs(vd[k]) + std::abs(ed[k]) + std::abs(xd[k])));
       }
     }
     std::vector<double> u(xd.size()), g(xd.size(), 1.0);
     for (std::size_t k = 0; k < u.size(); ++k) u[k] = ed[k] - xd[k];
-    const auto s0 = dnft::flow_matching_loss(dnft::host, dnft::make_view(xd.data(), {pr.B, pr.D}),
-                                             dnft::make_view(ed.data(), {pr.B, pr.D}), pr.t,
-                                             dnft::make_view(u.data(), {pr.B, pr.D}), dnft::make_view(g.data(), {pr.B, pr.D}));
+    const auto s0 = dnft::flow_matching_loss(
+        dnft::host, dnft::make_view(xd.data(), {pr.B, pr.D}), dnft::make_view(ed.data(), {pr.B, pr.D}), pr.t,
+        dnft::make_view(u.data(), {pr.B, pr.D}), dnft::make_view(g.data(), {pr.B, pr.D}));
     CHECK(s0.loss == 0.0);
     for (double x : g) REQUIRE(x == 0.0);
   }
@@ -195,9 +203,12 @@ TEST_SUITE("algorithm") {
     std::vector<T> g1(x0.size()), g2(x0.size()), g3(x0.size());
     dnft::host_executor one{1}, two{2}, three{3};
     two.min_parallel_work = three.min_parallel_work = 1;
-    const auto s1 = dnft::flow_matching_loss(one, view(x0), view(eps), pr.t, view(v), view(g1), {dnft::time_weighting::cosmap});
-    const auto s2 = dnft::flow_matching_loss(two, view(x0), view(eps), pr.t, view(v), view(g2), {dnft::time_weighting::cosmap});
-    const auto s3 = dnft::flow_matching_loss(three, view(x0), view(eps), pr.t, view(v), view(g3), {dnft::time_weighting::cosmap});
+    const auto s1 =
+        dnft::flow_matching_loss(one, view(x0), view(eps), pr.t, view(v), view(g1), {dnft::time_weighting::cosmap});
+    const auto s2 =
+        dnft::flow_matching_loss(two, view(x0), view(eps), pr.t, view(v), view(g2), {dnft::time_weighting::cosmap});
+    const auto s3 =
+        dnft::flow_matching_loss(three, view(x0), view(eps), pr.t, view(v), view(g3), {dnft::time_weighting::cosmap});
     CHECK(s1.loss == s2.loss);
     CHECK(s1.loss == s3.loss);
     CHECK(g1 == g2);
@@ -250,8 +261,8 @@ TEST_SUITE("algorithm") {
       std::vector<float> wrong(27);
       const std::string n = name;
       const auto msg = message_of<dnft::shape_error>([&] {
-        dnft::flow_matching_loss(dnft::host, vw(x0), n == "noise" ? vw(wrong) : vw(eps), t, n == "v" ? vw(wrong) : vw(v),
-                                 n == "grad" ? vw(wrong) : vw(g));
+        dnft::flow_matching_loss(dnft::host, vw(x0), n == "noise" ? vw(wrong) : vw(eps), t,
+                                 n == "v" ? vw(wrong) : vw(v), n == "grad" ? vw(wrong) : vw(g));
       });
       CAPTURE(msg);
       CHECK(contains(msg, fn + name + ": expected the shape of x0 (3, 8)"));
@@ -260,9 +271,10 @@ TEST_SUITE("algorithm") {
     CHECK(contains(message_of<dnft::shape_error>(
                        [&] { dnft::flow_matching_loss(dnft::host, vw(x0), vw(eps), t2, vw(v), dnft::none); }),
                    fn + "t: expected one value per sample (3), got 2"));
-    CHECK(contains(message_of<dnft::layout_error>([&] {
-                     dnft::flow_matching_loss(dnft::host, vw(x0), vw(eps), t, vw(v), dnft::make_view(g.data(), {B, D}, {0, 1}));
-                   }),
-                   fn + "grad"));
+    CHECK(contains(
+        message_of<dnft::layout_error>([&] {
+          dnft::flow_matching_loss(dnft::host, vw(x0), vw(eps), t, vw(v), dnft::make_view(g.data(), {B, D}, {0, 1}));
+        }),
+        fn + "grad"));
   }
 }

@@ -34,7 +34,8 @@ TEST_SUITE("algorithm") {
       for (int d = 0; d < D; ++d) {
         const std::size_t k = std::size_t(i * D + d);
         const double a = double(x0[k]), e = double(eps[k]);
-        REQUIRE(double(xt[k]) == doctest::Approx((1 - t[std::size_t(i)]) * a + t[std::size_t(i)] * e).epsilon(tol).scale(1));
+        REQUIRE(double(xt[k]) ==
+                doctest::Approx((1 - t[std::size_t(i)]) * a + t[std::size_t(i)] * e).epsilon(tol).scale(1));
         REQUIRE(eo[k] == eps[k]);
         REQUIRE(double(u[k]) == doctest::Approx(e - a).epsilon(tol).scale(1));
       }
@@ -135,7 +136,8 @@ TEST_SUITE("algorithm") {
     for (double bad : {-0.5, 1.5, std::nan("")}) {
       auto tb = t;
       tb[2] = bad;
-      const auto msg = message_of<dnft::value_error>([&] { dnft::forward_noise(dnft::host, v(x0), v(eps), tb, v(xt)); });
+      const auto msg =
+          message_of<dnft::value_error>([&] { dnft::forward_noise(dnft::host, v(x0), v(eps), tb, v(xt)); });
       CAPTURE(msg);
       CHECK(contains(msg, fn + "t: expected values in [0, 1]"));
       CHECK(contains(msg, "at sample 2"));
@@ -149,8 +151,8 @@ TEST_SUITE("algorithm") {
       for (float bad : {std::nanf(""), std::numeric_limits<float>::infinity()}) {
         auto bx = x0, be = eps;
         (std::string(name) == "x0" ? bx : be)[std::size_t(1 * D + 6)] = bad;
-        const auto msg =
-            message_of<dnft::value_error>([&] { dnft::forward_noise(dnft::host, v(bx), v(be), t, v(xt), dnft::none, v(u)); });
+        const auto msg = message_of<dnft::value_error>(
+            [&] { dnft::forward_noise(dnft::host, v(bx), v(be), t, v(xt), dnft::none, v(u)); });
         CAPTURE(msg);
         CHECK(contains(msg, fn + name + ": non-finite value"));
         CHECK(contains(msg, "at sample 1, element 6"));

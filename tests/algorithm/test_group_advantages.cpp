@@ -65,8 +65,8 @@ std::vector<G> shuffled_ids(int groups, int k, std::uint64_t seed, F id_of) {
 }  // namespace
 
 TEST_SUITE("algorithm") {
-  TEST_CASE_TEMPLATE("group_advantages matches the naive reference (ids of any integer type, in any order)", G,
-                     int, std::int64_t, std::uint8_t, short, unsigned) {
+  TEST_CASE_TEMPLATE("group_advantages matches the naive reference (ids of any integer type, in any order)", G, int,
+                     std::int64_t, std::uint8_t, short, unsigned) {
     const int groups = 12, K = 6;
     const auto ids = shuffled_ids<G>(groups, K, 5, [](int g) { return std::is_signed_v<G> ? 3 * g - 17 : 7 * g + 1; });
     const auto r = dnft_test::normal_data(ids.size(), 6, 2.0, 0.3);
@@ -148,8 +148,9 @@ TEST_SUITE("algorithm") {
       CAPTURE(msg);
       CHECK(contains(msg, fn + "group_ids: group 1 has a single member (sample 3)"));
     }
-    CHECK(contains(message_of<dnft::shape_error>(
-                       [&] { dnft::group_advantages(dnft::host, r, std::vector<int>{0, 0, 1}, out); }),
+    CHECK(contains(message_of<dnft::shape_error>([&] {
+                     dnft::group_advantages(dnft::host, r, std::vector<int>{0, 0, 1}, out);
+                   }),
                    fn + "group_ids: expected one value per sample (4), got 3"));
     {
       std::vector<double> small(3);
@@ -167,8 +168,9 @@ TEST_SUITE("algorithm") {
                    fn + "eps: expected a finite value >= 0, got -1"));
     {
       std::vector<double> same = {2, 2, 2, 2};
-      CHECK(contains(message_of<dnft::value_error>(
-                         [&] { dnft::group_advantages(dnft::host, same, ids, out, {.global_std = false, .eps = 0.0}); }),
+      CHECK(contains(message_of<dnft::value_error>([&] {
+                       dnft::group_advantages(dnft::host, same, ids, out, {.global_std = false, .eps = 0.0});
+                     }),
                      fn + "eps: the rewards of group 0 are all equal and eps is 0"));
     }
     CHECK(contains(message_of<dnft::layout_error>(
@@ -176,8 +178,9 @@ TEST_SUITE("algorithm") {
                    fn + "out"));
     {
       std::vector<double> m(8);
-      CHECK(contains(message_of<dnft::shape_error>(
-                         [&] { dnft::group_advantages(dnft::host, dnft::make_view(m.data(), {4, 2}), ids, out); }),
+      CHECK(contains(message_of<dnft::shape_error>([&] {
+                       dnft::group_advantages(dnft::host, dnft::make_view(m.data(), {4, 2}), ids, out);
+                     }),
                      fn + "rewards: expected a rank-1 tensor"));
     }
   }
@@ -211,9 +214,9 @@ TEST_SUITE("algorithm") {
     for (auto mode : {advantage_mode::all, advantage_mode::positive_only, advantage_mode::binary}) {
       dnft::nft_options no;
       no.mode = mode;
-      const auto st = dnft::nft_loss(dnft::host, dnft::make_view(x.data(), {B, D}), dnft::make_view(e.data(), {B, D}), t,
-                                     adv, dnft::make_view(v.data(), {B, D}), dnft::make_view(v.data(), {B, D}), dnft::none,
-                                     dnft::none, no);
+      const auto st = dnft::nft_loss(dnft::host, dnft::make_view(x.data(), {B, D}), dnft::make_view(e.data(), {B, D}),
+                                     t, adv, dnft::make_view(v.data(), {B, D}), dnft::make_view(v.data(), {B, D}),
+                                     dnft::none, dnft::none, no);
       double mr = 0;
       for (double a : adv) mr += dnft::optimality_probability(a, no);
       CHECK(st.mean_r == doctest::Approx(mr / B).epsilon(1e-15));
@@ -222,8 +225,8 @@ TEST_SUITE("algorithm") {
                    "dnft::optimality_probability: adv: expected a finite advantage, got nan"));
     CHECK(contains(message_of<dnft::value_error>([] { dnft::optimality_probability(1.0, 0.0); }),
                    "dnft::optimality_probability: adv_clip_max: expected a finite value > 0, got 0"));
-    CHECK(contains(message_of<dnft::value_error>(
-                       [] { dnft::clip_advantage(1.0, 5.0, static_cast<dnft::advantage_mode>(9)); }),
-                   "dnft::clip_advantage: mode: expected a dnft::advantage_mode enumerator, got 9"));
+    CHECK(contains(
+        message_of<dnft::value_error>([] { dnft::clip_advantage(1.0, 5.0, static_cast<dnft::advantage_mode>(9)); }),
+        "dnft::clip_advantage: mode: expected a dnft::advantage_mode enumerator, got 9"));
   }
 }

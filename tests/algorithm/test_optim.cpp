@@ -34,7 +34,7 @@ TEST_SUITE("algorithm") {
         const double expect = d * a + (1 - d) * b;
         REQUIRE(std::abs(double(old[k]) - expect) <= 2 * tol * (std::abs(a) + std::abs(b)));
       }
-      if (d == 0.0) CHECK(old == theta);     // on-policy: an exact copy
+      if (d == 0.0) CHECK(old == theta);        // on-policy: an exact copy
       if (d == 1.0) CHECK(old == cast<T>(od));  // nothing moves
     }
   }
@@ -73,7 +73,7 @@ TEST_SUITE("algorithm") {
     CHECK(t2(175) == doctest::Approx(0.75));
     CHECK(t2(208) == doctest::Approx(0.9975));
     CHECK(t2(209) == 0.999);
-    CHECK(dnft::decay_schedule{} (100) == t1(100));  // the default is type 1
+    CHECK(dnft::decay_schedule{}(100) == t1(100));  // the default is type 1
     // A user schedule as a struct and as callables.
     const dnft::decay_schedule mine{.flat = 10, .rate = 0.1, .max = 0.9};
     CHECK(dnft::decay_at(mine, 5) == 0.0);
@@ -83,7 +83,8 @@ TEST_SUITE("algorithm") {
     CHECK(dnft::decay_at(f, 2) == 0.0);
     CHECK(dnft::decay_at(f, 3) == 0.8);
     std::vector<double> old = {1, 2}, theta = {3, 4};
-    CHECK(dnft::soft_update(dnft::host, old, theta, [](std::int64_t) { return 0.75; }, 0) == 0.75);
+    CHECK(dnft::soft_update(
+              dnft::host, old, theta, [](std::int64_t) { return 0.75; }, 0) == 0.75);
     CHECK(old[0] == 1.5);
     CHECK(old[1] == 2.5);
     CHECK(dnft::soft_update(dnft::host, old, theta, t1, 500) == 0.5);
@@ -106,7 +107,8 @@ TEST_SUITE("algorithm") {
       CHECK(d == doctest::Approx(std::min((1.0 + double(s)) / (10.0 + double(s)), 0.9)));
       ref_scale *= d;
     }
-    for (std::size_t k = 0; k < td.size(); ++k) CHECK(ema[k] == doctest::Approx((1 - ref_scale) * td[k]).epsilon(1e-13));
+    for (std::size_t k = 0; k < td.size(); ++k)
+      CHECK(ema[k] == doctest::Approx((1 - ref_scale) * td[k]).epsilon(1e-13));
     std::vector<float> ef(3, 1.0f), tf = {0.0f, 2.0f, 4.0f};
     CHECK(dnft::ema_update(dnft::host, ef, tf, 0, {.max_decay = 0.75, .warmup = false}) == 0.75);
     CHECK(ef == std::vector<float>{0.75f, 1.25f, 1.75f});
@@ -123,14 +125,17 @@ TEST_SUITE("algorithm") {
     CHECK(contains(message_of<dnft::shape_error>([&] { dnft::soft_update(dnft::host, old, small, 0.5); }),
                    fn + "theta: expected 4 elements (the size of old), got 3"));
     std::vector<double> m(8);
-    CHECK(contains(message_of<dnft::shape_error>(
-                       [&] { dnft::soft_update(dnft::host, dnft::make_view(m.data(), {2, 4}), theta, 0.5); }),
+    CHECK(contains(message_of<dnft::shape_error>([&] {
+                     dnft::soft_update(dnft::host, dnft::make_view(m.data(), {2, 4}), theta, 0.5);
+                   }),
                    fn + "old: expected a rank-1 tensor"));
     CHECK(contains(message_of<dnft::layout_error>(
                        [&] { dnft::soft_update(dnft::host, dnft::make_view(old.data(), {4}, {0}), theta, 0.5); }),
                    fn + "old: an output tensor has stride 0"));
-    CHECK(contains(message_of<dnft::value_error>(
-                       [&] { dnft::soft_update(dnft::host, old, theta, [](std::int64_t) { return 1.5; }, 7); }),
+    CHECK(contains(message_of<dnft::value_error>([&] {
+                     dnft::soft_update(
+                         dnft::host, old, theta, [](std::int64_t) { return 1.5; }, 7);
+                   }),
                    fn + "schedule: returned 1.5 at step 7, expected a decay in [0, 1]"));
     CHECK(contains(message_of<dnft::value_error>(
                        [&] { dnft::soft_update(dnft::host, old, theta, dnft::decay_schedule{.max = 2.0}, 7); }),
@@ -138,9 +143,9 @@ TEST_SUITE("algorithm") {
     CHECK(contains(message_of<dnft::value_error>(
                        [&] { dnft::soft_update(dnft::host, old, theta, dnft::decay_schedule{.rate = -1.0}, 7); }),
                    fn + "schedule.rate: expected a finite value >= 0, got -1"));
-    CHECK(contains(message_of<dnft::value_error>(
-                       [&] { dnft::soft_update(dnft::host, old, theta, dnft::decay_schedule{}, -1); }),
-                   fn + "step: expected an optimizer step count >= 0, got -1"));
+    CHECK(contains(
+        message_of<dnft::value_error>([&] { dnft::soft_update(dnft::host, old, theta, dnft::decay_schedule{}, -1); }),
+        fn + "step: expected an optimizer step count >= 0, got -1"));
     CHECK(contains(message_of<dnft::value_error>([] { dnft::decay_schedule::of_type(3); }),
                    "dnft::decay_schedule::of_type: type: expected 0, 1 or 2, got 3"));
     CHECK(contains(message_of<dnft::value_error>([] { dnft::ema_decay(-2); }),

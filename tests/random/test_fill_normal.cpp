@@ -66,16 +66,22 @@ TEST_SUITE("random") {
   TEST_CASE("fill_normal: bad outputs") {
     const dnft::philox_normal g{};
     std::vector<float> v(12);
-    CHECK(contains(message_of<dnft::shape_error>([&] { dnft::fill_normal(dnft::host, dnft::make_view(v.data(), {0, 4}), g); }),
+    CHECK(contains(message_of<dnft::shape_error>([&] {
+                     dnft::fill_normal(dnft::host, dnft::make_view(v.data(), {0, 4}), g);
+                   }),
                    "dnft::fill_normal: out: expected a non-empty batch"));
-    CHECK(contains(message_of<dnft::shape_error>([&] { dnft::fill_normal(dnft::host, dnft::make_view(v.data(), {3, 0}), g); }),
+    CHECK(contains(message_of<dnft::shape_error>([&] {
+                     dnft::fill_normal(dnft::host, dnft::make_view(v.data(), {3, 0}), g);
+                   }),
                    "dnft::fill_normal: out: expected at least one element per sample"));
-    CHECK(contains(message_of<dnft::layout_error>(
-                       [&] { dnft::fill_normal(dnft::host, dnft::make_view(v.data(), {3, 4}, {0, 1}), g); }),
+    CHECK(contains(message_of<dnft::layout_error>([&] {
+                     dnft::fill_normal(dnft::host, dnft::make_view(v.data(), {3, 4}, {0, 1}), g);
+                   }),
                    "dnft::fill_normal: out"));
     std::vector<float> big(3 * 4 * 4);
-    CHECK(contains(message_of<dnft::layout_error>(
-                       [&] { dnft::fill_normal(dnft::host, dnft::make_view(big.data(), {3, 2, 4}, {16, 8, 1}), g); }),
+    CHECK(contains(message_of<dnft::layout_error>([&] {
+                     dnft::fill_normal(dnft::host, dnft::make_view(big.data(), {3, 2, 4}, {16, 8, 1}), g);
+                   }),
                    "dnft::fill_normal: out: the trailing axes"));
   }
 }

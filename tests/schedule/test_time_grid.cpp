@@ -72,7 +72,7 @@ TEST_SUITE("schedule") {
       CHECK(dnft::shift_sigma(1.0, shift) == doctest::Approx(1.0).epsilon(1e-15));
     }
     CHECK(dnft::shift_sigma(0.5, 3.0) == doctest::Approx(0.75));  // 1.5 / 2
-    static_assert(dnft::shift_sigma(0.25, 3.0) == 0.5);            // 0.75 / 1.5
+    static_assert(dnft::shift_sigma(0.25, 3.0) == 0.5);           // 0.75 / 1.5
   }
 
   TEST_CASE("linear_grid") {

@@ -179,9 +179,9 @@ TEST_SUITE("schedule") {
     CHECK(contains(message_of<dnft::value_error>([&] { dnft::fill_times(dnft::host, t, bad); }),
                    "dnft::fill_times: distribution: expected a dnft::time_distribution enumerator, got 7"));
     std::vector<double> empty;
-    CHECK(contains(message_of<dnft::shape_error>(
-                       [&] { dnft::fill_times(dnft::host, empty, dnft::time_sampler::uniform(1)); }),
-                   "dnft::fill_times: out: expected at least one time, got 0"));
+    CHECK(contains(
+        message_of<dnft::shape_error>([&] { dnft::fill_times(dnft::host, empty, dnft::time_sampler::uniform(1)); }),
+        "dnft::fill_times: out: expected at least one time, got 0"));
     CHECK(contains(message_of<dnft::layout_error>([&] {
                      dnft::fill_times(dnft::host, dnft::make_view(t.data(), {4}, {0}), dnft::time_sampler::uniform(1));
                    }),

@@ -8,7 +8,7 @@
 
 #include "dnft/algorithm/common.hpp"
 #include "dnft/detail/random.hpp"
-#include "dnft/host/fill_normal.hpp"
+#include "dnft/host/fill_times.hpp"
 #include "dnft/schedule/time_sampler.hpp"
 
 namespace dnft {

@@ -26,9 +26,11 @@ inline void validate(const flow_matching_options& o, std::string_view fn) {
     case time_weighting::time:
     case time_weighting::one_minus_time:
     case time_weighting::cosmap:
-    case time_weighting::sigma_sqrt: return;
+    case time_weighting::sigma_sqrt:
+      return;
   }
-  fail<value_error>(fn, "weighting", "expected a dnft::time_weighting enumerator, got " + std::to_string(int(o.weighting)));
+  fail<value_error>(fn, "weighting",
+                    "expected a dnft::time_weighting enumerator, got " + std::to_string(int(o.weighting)));
 }
 
 }  // namespace detail

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <concepts>
+#include <cstdio>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -26,9 +27,9 @@ namespace dnft {
 //! three fields give a user schedule, and any callable double(std::int64_t) is accepted where a
 //! schedule is (see decay_function).
 struct decay_schedule {
-  double flat = 0.0;   //!< steps with d = 0 (finite, >= 0)
-  double rate = 0.001; //!< growth of d per step after `flat` (finite, >= 0)
-  double max = 0.5;    //!< the largest d, in [0, 1]
+  double flat = 0.0;    //!< steps with d = 0 (finite, >= 0)
+  double rate = 0.001;  //!< growth of d per step after `flat` (finite, >= 0)
+  double max = 0.5;     //!< the largest d, in [0, 1]
 
   //! The decay at optimizer step `step` (no validation; soft_update validates).
   constexpr double operator()(std::int64_t step) const noexcept {
@@ -42,12 +43,14 @@ struct decay_schedule {
   //! @throws value_error for any other type
   static decay_schedule of_type(int type) {
     switch (type) {
-      case 0: return {0.0, 0.0, 0.0};
-      case 1: return {0.0, 0.001, 0.5};
-      case 2: return {75.0, 0.0075, 0.999};
+      case 0:
+        return {0.0, 0.0, 0.0};
+      case 1:
+        return {0.0, 0.001, 0.5};
+      case 2:
+        return {75.0, 0.0075, 0.999};
       default:
-        detail::fail<value_error>("decay_schedule::of_type", "type",
-                                  "expected 0, 1 or 2, got " + std::to_string(type));
+        detail::fail<value_error>("decay_schedule::of_type", "type", "expected 0, 1 or 2, got " + std::to_string(type));
     }
   }
 };
@@ -90,10 +93,15 @@ auto writable_flat(Buffer&& b, std::string_view fn, std::string_view name) {
 //! " <value>" of element k when the buffer is readable on the host, "" otherwise.
 template <class V>
 std::string element_text(const V& v, index_t k) {
-  if constexpr (host_readable_v<typename V::space_type>)
-    return " " + num(double(v[k]));
-  else
-    return "";
+  if constexpr (host_readable_v<typename V::space_type>) {
+    // Formatted directly: building it from " " and num() trips GCC 12's -Wrestrict false
+    // positive at -O3.
+    char buf[40];
+    std::snprintf(buf, sizeof buf, " %.9g", double(v[k]));
+    return buf;
+  } else {
+    return {};
+  }
 }
 
 template <class T, class V>
@@ -266,22 +274,25 @@ void adamw_step(const Exec& ex, Params&& params, const Grads& grads, M&& m, V&& 
     detail::fail<value_error>(fn, "beta2", "expected a value in [0, 1), got " + detail::num(opt.beta2));
   detail::require_nonnegative(opt.weight_decay, "weight_decay", fn);
   detail::require_nonnegative(opt.eps, "eps", fn);
-  if (step < 1) detail::fail<value_error>(fn, "step", "expected the 1-based step number (>= 1), got " + std::to_string(step));
+  if (step < 1)
+    detail::fail<value_error>(fn, "step", "expected the 1-based step number (>= 1), got " + std::to_string(step));
 
   const auto p = detail::writable_flat<E>(params, fn, "params");
   using T = typename decltype(p)::element_type;
   const auto g = detail::flat_like<E, T>(grads, p.size, fn, "grads", "params");
   const auto mv = detail::writable_flat<E>(m, fn, "m");
   const auto vv = detail::writable_flat<E>(v, fn, "v");
-  static_assert(std::is_same_v<typename decltype(mv)::element_type, T> &&
-                    std::is_same_v<typename decltype(vv)::element_type, T>,
-                "dnft::adamw_step: params, grads, m and v must have the same element type");
+  static_assert(
+      std::is_same_v<typename decltype(mv)::element_type, T> && std::is_same_v<typename decltype(vv)::element_type, T>,
+      "dnft::adamw_step: params, grads, m and v must have the same element type");
   if (mv.size != p.size)
-    detail::fail<shape_error>(fn, "m", "expected " + std::to_string(p.size) + " elements (the size of params), got " +
-                                           std::to_string(mv.size));
+    detail::fail<shape_error>(
+        fn, "m",
+        "expected " + std::to_string(p.size) + " elements (the size of params), got " + std::to_string(mv.size));
   if (vv.size != p.size)
-    detail::fail<shape_error>(fn, "v", "expected " + std::to_string(p.size) + " elements (the size of params), got " +
-                                           std::to_string(vv.size));
+    detail::fail<shape_error>(
+        fn, "v",
+        "expected " + std::to_string(p.size) + " elements (the size of params), got " + std::to_string(vv.size));
   if (opt.check_finite) {
     const index_t k = grad_norm_backend<E>::first_nonfinite(ex, g);
     if (k >= 0)

@@ -21,7 +21,8 @@ inline void check_advantage_args(double adv, double adv_clip_max, advantage_mode
     case advantage_mode::positive_only:
     case advantage_mode::negative_only:
     case advantage_mode::one_only:
-    case advantage_mode::binary: return;
+    case advantage_mode::binary:
+      return;
   }
   fail<value_error>(fn, "mode", "expected a dnft::advantage_mode enumerator, got " + std::to_string(int(mode)));
 }
@@ -40,8 +41,7 @@ inline double clip_advantage(double adv, double adv_clip_max = 5.0, advantage_mo
 //! nft_loss uses it (A = 0 gives 1/2; A >= C gives 1). In the NFT loss r weights the positive
 //! branch and 1 - r the negative one.
 //! @throws value_error for a non-finite adv, C <= 0 or an invalid mode
-inline double optimality_probability(double adv, double adv_clip_max = 5.0,
-                                     advantage_mode mode = advantage_mode::all) {
+inline double optimality_probability(double adv, double adv_clip_max = 5.0, advantage_mode mode = advantage_mode::all) {
   detail::check_advantage_args(adv, adv_clip_max, mode, "optimality_probability");
   return detail::optimality_probability(detail::transform_advantage(adv, adv_clip_max, mode), adv_clip_max);
 }

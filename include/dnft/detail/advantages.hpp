@@ -30,12 +30,12 @@ namespace dnft {
 
 //! What group_advantages returns besides the advantages.
 struct advantage_stats {
-  double reward_mean = 0;         //!< mean of all rewards
-  double reward_std = 0;          //!< population std of all rewards
-  index_t groups = 0;             //!< number of distinct group ids
-  index_t min_group_size = 0;     //!< smallest group
-  index_t max_group_size = 0;     //!< largest group
-  double zero_std_fraction = 0;   //!< fraction of groups whose rewards are all equal (no signal)
+  double reward_mean = 0;        //!< mean of all rewards
+  double reward_std = 0;         //!< population std of all rewards
+  index_t groups = 0;            //!< number of distinct group ids
+  index_t min_group_size = 0;    //!< smallest group
+  index_t max_group_size = 0;    //!< largest group
+  double zero_std_fraction = 0;  //!< fraction of groups whose rewards are all equal (no signal)
 };
 
 //! @brief The backend of group_advantages for executor type `Exec`: specialised in

@@ -54,7 +54,13 @@ std::string shape_string(const tensor_view<T, R, S>& v) {
 }
 
 inline std::string shape_string(index_t b, index_t d) {
-  return "(" + std::to_string(b) + ", " + std::to_string(d) + ")";
+  // Built by appending: "(" + std::to_string(b) + ... trips GCC 12's -Wrestrict false positive at -O3.
+  std::string s = "(";
+  s += std::to_string(b);
+  s += ", ";
+  s += std::to_string(d);
+  s += ")";
+  return s;
 }
 
 //! Reads a rank >= 1 tensor as (B, D): axis 0 is the batch, the trailing axes are flattened.

@@ -41,12 +41,17 @@ DNFT_HOST_DEVICE DNFT_FORCEINLINE constexpr R target_velocity(R x0, R eps) noexc
 //! w(t) of the flow-matching loss.
 DNFT_HOST_DEVICE constexpr double time_weight(double t, time_weighting w) noexcept {
   switch (w) {
-    case time_weighting::time: return t;
-    case time_weighting::one_minus_time: return 1.0 - t;
-    case time_weighting::cosmap: return 2.0 / (3.14159265358979323846 * (1.0 - 2.0 * t + 2.0 * t * t));
-    case time_weighting::sigma_sqrt: return 1.0 / (t * t);
+    case time_weighting::time:
+      return t;
+    case time_weighting::one_minus_time:
+      return 1.0 - t;
+    case time_weighting::cosmap:
+      return 2.0 / (3.14159265358979323846 * (1.0 - 2.0 * t + 2.0 * t * t));
+    case time_weighting::sigma_sqrt:
+      return 1.0 / (t * t);
     case time_weighting::uniform:
-    default: return 1.0;
+    default:
+      return 1.0;
   }
 }
 

@@ -24,11 +24,11 @@ DNFT_HOST_DEVICE DNFT_FORCEINLINE constexpr T soft_update_element(T old, T theta
 //! The per-step scalars of an AdamW step, computed in double as PyTorch computes them (Python
 //! floats), then rounded to the element type where an element operation uses them.
 struct adamw_scalars {
-  double param_scale = 1;  //!< 1 - lr * weight_decay (decoupled weight decay)
-  double beta1_weight = 0; //!< 1 - beta1 (the lerp weight of the first moment)
+  double param_scale = 1;   //!< 1 - lr * weight_decay (decoupled weight decay)
+  double beta1_weight = 0;  //!< 1 - beta1 (the lerp weight of the first moment)
   double beta2 = 0;
   double one_minus_beta2 = 0;
-  double bias2_sqrt = 1;   //!< sqrt(1 - beta2^step)
+  double bias2_sqrt = 1;  //!< sqrt(1 - beta2^step)
   double eps = 0;
   double neg_step_size = 0;  //!< -lr / (1 - beta1^step)
 };
@@ -59,8 +59,8 @@ struct adamw_coefs {
 template <class T>
 DNFT_HOST_DEVICE constexpr adamw_coefs<T> round_adamw(const adamw_scalars& s) noexcept {
   const T w1 = T(s.beta1_weight);
-  return {T(s.param_scale), w1, T(s.beta2), T(s.one_minus_beta2), T(s.bias2_sqrt), T(s.eps), T(s.neg_step_size),
-          abs(w1) < T(0.5)};
+  return {T(s.param_scale), w1,       T(s.beta2),         T(s.one_minus_beta2),
+          T(s.bias2_sqrt),  T(s.eps), T(s.neg_step_size), abs(w1) < T(0.5)};
 }
 
 //! One element of PyTorch's single-tensor AdamW, operation by operation:

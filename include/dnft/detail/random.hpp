@@ -96,7 +96,8 @@ struct fill_normal_backend {
                 "<dnft/cuda/cuda.cuh> in this .cu file");
 };
 
-//! @brief The backend of fill_times for executor type `Exec`.
+//! @brief The backend of fill_times for executor type `Exec`: specialised in host/fill_times.hpp
+//! (host_executor) and cuda/fill_times.cuh (cuda::executor).
 template <class Exec>
 struct fill_times_backend {
   static_assert(sizeof(Exec) == 0,

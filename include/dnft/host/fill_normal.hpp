@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// dnft: the host backends of fill_normal and fill_times, threaded over samples.
+// dnft: the host backend of fill_normal, threaded over samples.
 #pragma once
 // IWYU pragma: private
 
@@ -32,19 +32,6 @@ struct fill_normal_backend<host_executor> {
           for (index_t d = 0; d < n; ++d) out(i, d0 + d) = buf[d];
         }
       }
-    });
-  }
-};
-
-//! Host backend of fill_times: out[i] = random time number first + i.
-template <>
-struct fill_times_backend<host_executor> {
-  template <class T>
-  static void run(const host_executor& ex, const detail::vector_view<T, host_space>& out, std::uint64_t seed,
-                  std::uint64_t stream, std::uint64_t first, time_distribution dist, double m, double s) {
-    ex.bulk(out.size, 64, [&](index_t b, index_t e) {
-      for (index_t i = b; i < e; ++i)
-        out[i] = static_cast<T>(detail::random_time(seed, stream, first + std::uint64_t(i), dist, m, s));
     });
   }
 };

@@ -78,8 +78,9 @@ namespace dnft {
 template <>
 struct flow_matching_loss_backend<host_executor> {
   template <bool HasGrad, class T, class Noise, class Time>
-  static flow_matching_stats run(const host_executor& ex, const detail::flow_matching_args<T, host_space, Noise, Time>& a,
-                                 time_weighting w, std::string_view fn) {
+  static flow_matching_stats run(const host_executor& ex,
+                                 const detail::flow_matching_args<T, host_space, Noise, Time>& a, time_weighting w,
+                                 std::string_view fn) {
     const index_t B = a.x0.batch, D = a.x0.elements;
     std::vector<detail::fm_sample> per(static_cast<std::size_t>(B));
     std::vector<unsigned char> ok(static_cast<std::size_t>(B), 1);
@@ -92,7 +93,9 @@ struct flow_matching_loss_backend<host_executor> {
       if (ok[std::size_t(i)]) continue;
       index_t d = 0;
       double v = 0;
-      const auto where = [&] { return detail::num(v) + " at sample " + std::to_string(i) + ", element " + std::to_string(d); };
+      const auto where = [&] {
+        return detail::num(v) + " at sample " + std::to_string(i) + ", element " + std::to_string(d);
+      };
       if (detail::find_nonfinite(a.x0, i, d, v)) detail::fail<value_error>(fn, "x0", "non-finite value " + where());
       if (detail::noise_find_nonfinite(a.noise, i, D, d, v))
         detail::fail<value_error>(fn, "noise", "non-finite value " + where());

@@ -22,8 +22,8 @@ template <bool HasEps, bool HasU, class T, class Noise, class Time>
 bool forward_noise_host_sample(const forward_noise_args<T, host_space, Noise, Time>& a, index_t i) {
   const index_t D = a.x0.elements;
   const T t = T(a.t[i]);
-  const bool unit = a.x0.unit_stride() && a.x_t.unit_stride() && (!HasEps || a.eps.unit_stride()) &&
-                    (!HasU || a.u.unit_stride());
+  const bool unit =
+      a.x0.unit_stride() && a.x_t.unit_stride() && (!HasEps || a.eps.unit_stride()) && (!HasU || a.u.unit_stride());
   T buf[host_block];
   int finite = 1;
   for (index_t d0 = 0; d0 < D; d0 += host_block) {

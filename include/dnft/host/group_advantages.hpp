@@ -28,8 +28,7 @@ struct group_advantages_backend<host_executor> {
     // Samples ordered by group id; a stable sort keeps sample order inside each group.
     std::vector<index_t> order(static_cast<std::size_t>(B));
     std::iota(order.begin(), order.end(), index_t{0});
-    std::stable_sort(order.begin(), order.end(),
-                     [&](index_t x, index_t y) { return a.group_ids[x] < a.group_ids[y]; });
+    std::stable_sort(order.begin(), order.end(), [&](index_t x, index_t y) { return a.group_ids[x] < a.group_ids[y]; });
 
     advantage_stats st;
     double total = 0;

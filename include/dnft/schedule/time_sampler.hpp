@@ -18,7 +18,10 @@
 namespace dnft {
 
 //! @brief Random training times t in (0, 1), time number `index` a pure function of
-//! (seed, stream, index): the same on every device and thread count, so a run is reproducible.
+//! (seed, stream, index), independent of the thread count, so a run is reproducible.
+//! Uniform times are bit-identical on host and device; logit-normal times go through
+//! log, cos and exp, so host and device agree to the accuracy of their math libraries (an ulp or
+//! two of a double), not necessarily bit for bit.
 //!
 //! uniform: t ~ U(0, 1). logit_normal (SD3 training): t = sigmoid(logit_mean + logit_std n),
 //! n ~ N(0, 1). The draws use Philox keys of their own (the seed's high word is tagged), so
@@ -40,12 +43,12 @@ struct time_sampler {
   }
 
   //! t ~ U(0, 1).
-  static constexpr time_sampler uniform(std::uint64_t seed, std::uint64_t stream = 0) noexcept {
+  DNFT_HOST_DEVICE static constexpr time_sampler uniform(std::uint64_t seed, std::uint64_t stream = 0) noexcept {
     return {time_distribution::uniform, 0.0, 1.0, seed, stream};
   }
   //! t = sigmoid(m + s n), n ~ N(0, 1).
-  static constexpr time_sampler logit_normal(std::uint64_t seed, std::uint64_t stream = 0, double m = 0.0,
-                                             double s = 1.0) noexcept {
+  DNFT_HOST_DEVICE static constexpr time_sampler logit_normal(std::uint64_t seed, std::uint64_t stream = 0,
+                                                              double m = 0.0, double s = 1.0) noexcept {
     return {time_distribution::logit_normal, m, s, seed, stream};
   }
 };
@@ -56,7 +59,8 @@ inline void validate(const time_sampler& ts, std::string_view fn) {
   if (ts.distribution != time_distribution::uniform && ts.distribution != time_distribution::logit_normal)
     fail<value_error>(fn, "distribution",
                       "expected a dnft::time_distribution enumerator, got " + std::to_string(int(ts.distribution)));
-  if (!isfinite(ts.logit_mean)) fail<value_error>(fn, "logit_mean", "expected a finite value, got " + num(ts.logit_mean));
+  if (!isfinite(ts.logit_mean))
+    fail<value_error>(fn, "logit_mean", "expected a finite value, got " + num(ts.logit_mean));
   if (!(ts.logit_std >= 0) || !isfinite(ts.logit_std))
     fail<value_error>(fn, "logit_std", "expected a finite value >= 0, got " + num(ts.logit_std));
 }
