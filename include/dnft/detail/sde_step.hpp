@@ -54,7 +54,8 @@ DNFT_HOST_DEVICE DNFT_FORCEINLINE double sde_step_element(double cx, double cv, 
 }
 
 //! The deviation x' - mean of one element of a given transition (the same arithmetic as
-//! sde_step_element, so a recomputation under the sampling velocity reproduces it bit for bit).
+//! sde_step_element, so a recomputation under the sampling velocity reproduces it, up to
+//! multiply-add contraction).
 template <class T>
 DNFT_HOST_DEVICE DNFT_FORCEINLINE double transition_deviation(double cx, double cv, T x, T v, T x_next) noexcept {
   const double mean = cx * double(x) + cv * double(v);
