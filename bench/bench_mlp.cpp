@@ -124,26 +124,27 @@ void BM_mlp_forward_backward(benchmark::State& state) {
                B);
 }
 
-//! The raw baseline: the forward pass's matrix products alone on plain Eigen matrices (no input
-//! assembly, bias, activation or checks): what the model's forward cannot beat.
+//! The raw baseline: the forward pass's matrix products alone on plain Eigen matrices, in the
+//! model's arrangement (activations (B, features) column-major times W^T), with no input
+//! assembly, bias, activation or checks: what the model's forward cannot beat.
 template <class Real>
 void BM_mlp_forward_gemm_raw(benchmark::State& state) {
   using matrix = Eigen::Matrix<Real, Eigen::Dynamic, Eigen::Dynamic>;
   const index_t B = state.range(0), D = state.range(1);
   const auto cfg = demo_config(D);
   const index_t in0 = D + 2 * cfg.time_frequencies + cfg.cond_dim;
-  std::vector<matrix> w;
-  w.push_back(matrix::Random(width, in0));
-  for (index_t l = 1; l < depth; ++l) w.push_back(matrix::Random(width, width));
-  w.push_back(matrix::Random(D, width));
-  matrix z = matrix::Random(in0, B), h0(width, B), h1(width, B), out(D, B);
+  std::vector<matrix> wt;  // W_l^T (in, out)
+  wt.push_back(matrix::Random(in0, width));
+  for (index_t l = 1; l < depth; ++l) wt.push_back(matrix::Random(width, width));
+  wt.push_back(matrix::Random(width, D));
+  matrix z = matrix::Random(B, in0), h0(B, width), h1(B, width), out(B, D);
   for (auto _ : state) {
-    h0.noalias() = w[0] * z;
+    h0.noalias() = z * wt[0];
     for (index_t l = 1; l < depth; ++l) {
-      h1.noalias() = w[std::size_t(l)] * h0;
+      h1.noalias() = h0 * wt[std::size_t(l)];
       h0.swap(h1);
     }
-    out.noalias() = w.back() * h0;
+    out.noalias() = h0 * wt.back();
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
   }

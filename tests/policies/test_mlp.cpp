@@ -96,7 +96,7 @@ std::vector<Real> copy_of(dnft::tensor_view<const Real, 1> v) {
   return std::vector<Real>(v.data, v.data + v.size());
 }
 
-const char* kind_name(dnft::parameter_kind k) {
+std::string kind_name(dnft::parameter_kind k) {
   return k == dnft::parameter_kind::embedding ? "embedding" : k == dnft::parameter_kind::weight ? "weight" : "bias";
 }
 

@@ -3,6 +3,7 @@
 // the mean and standard deviation of x' given (x, v), and the log-density of FlowGRPO.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <vector>
@@ -21,7 +22,8 @@ struct step_reference {
       return x * (1 + std_dev * std_dev / (2 * s) * dt) + v * (1 + std_dev * std_dev * (1 - s) / (2 * s)) * dt;
     }
     const double x0_hat = x - s * v, eps_hat = x + (1 - s) * v;
-    return (1 - sn) * x0_hat + std::sqrt(sn * sn - sd * sd) * eps_hat;
+    // sqrt(sn^2 - sd^2), written so that sd = sn gives exactly 0 also with fused multiply-adds
+    return (1 - sn) * x0_hat + std::sqrt(std::max(0.0, (sn - sd) * (sn + sd))) * eps_hat;
   }
 };
 

@@ -77,7 +77,9 @@ namespace dnft {
 //! from `noise` (element d of sample i is noise(i, d)), and optionally the FlowGRPO per-sample
 //! log-probability
 //!     log_prob[i] = mean_d [ -(x'_id - mean_id)^2 / (2 scale^2) - log(scale) - log sqrt(2 pi) ],
-//! computed from the stored x' (so transition_log_prob under the same v reproduces it exactly).
+//! computed from the stored x' with the arithmetic of transition_log_prob, so a recomputation
+//! under the same v reproduces it (bit for bit unless the compiler contracts multiply-adds
+//! differently in the two kernels, e.g. with FMA under -march=native; then to about 1e-16).
 //! @param ex        executor
 //! @param tr        the step's coefficients (flow_sde_transition, ddim_transition)
 //! @param x         (B, D...) state at tr.sigma

@@ -29,7 +29,9 @@ struct gaussian_transition {
   double scale = 0.0;    //!< standard deviation of x' given x (>= 0)
   double std_dev = 0.0;  //!< the sampler's own noise level of this step: FlowGRPO's std_dev_t
                          //!< (flow SDE: a sqrt(sigma / (1 - sigma~)), so scale = std_dev sqrt(-dt);
-                         //!< DDIM: rho, equal to scale). FlowGRPO's KL term divides by 2 std_dev^2.
+                         //!< DDIM: rho, equal to scale). FlowGRPO's KL term is
+                         //!< mean_d (mu_theta - mu_ref)^2 / (2 std_dev^2), where
+                         //!< mu_theta - mu_ref = cv (v_theta - v_ref).
   double sigma = 1.0;       //!< the time of x
   double sigma_next = 0.0;  //!< the time of x'
 };
@@ -54,7 +56,8 @@ DNFT_HOST_DEVICE DNFT_FORCEINLINE double sde_step_element(double cx, double cv, 
 }
 
 //! The deviation x' - mean of one element of a given transition (the same arithmetic as
-//! sde_step_element, so a recomputation under the sampling velocity reproduces it bit for bit).
+//! sde_step_element, so a recomputation under the sampling velocity reproduces it, up to
+//! multiply-add contraction).
 template <class T>
 DNFT_HOST_DEVICE DNFT_FORCEINLINE double transition_deviation(double cx, double cv, T x, T v, T x_next) noexcept {
   const double mean = cx * double(x) + cv * double(v);

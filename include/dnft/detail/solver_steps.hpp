@@ -77,12 +77,15 @@ inline gaussian_transition flow_sde_step(double sigma, double sigma_next, double
 //!   x' = (1 - sigma') x0_hat + sqrt(sigma'^2 - rho^2) eps_hat + rho xi.
 //! With eta = 0 this is x' = x + (sigma' - sigma) v, the Euler step.
 //! @pre 0 < sigma <= 1, 0 <= sigma' < sigma.
+//! Evaluated without cancellation: with r = sigma' (1 - sigma) / (sigma (1 - sigma')) in [0, 1),
+//! rho = eta sigma' sqrt((1 - r)(1 + r)) and sqrt(sigma'^2 - rho^2) = sigma' sqrt((1 - eta^2) + (eta r)^2),
+//! so a vanishing coefficient (eta = 1 from sigma = 1) is exactly 0, not the square root of a
+//! rounding error.
 inline gaussian_transition ddim_step(double sigma, double sigma_next, double eta) noexcept {
   const double r = sigma_next * (1.0 - sigma) / (sigma * (1.0 - sigma_next));
-  const double q = 1.0 - r * r;
-  const double rho = eta * sigma_next * std::sqrt(q > 0.0 ? q : 0.0);
-  const double e2 = sigma_next * sigma_next - rho * rho;
-  const double c_eps = std::sqrt(e2 > 0.0 ? e2 : 0.0);
+  const double rho = eta * sigma_next * std::sqrt((1.0 - r) * (1.0 + r));
+  const double er = eta * r;
+  const double c_eps = sigma_next * std::sqrt((1.0 - eta) * (1.0 + eta) + er * er);
   gaussian_transition t;
   t.cx = (1.0 - sigma_next) + c_eps;
   t.cv = -(1.0 - sigma_next) * sigma + c_eps * (1.0 - sigma);

@@ -19,7 +19,7 @@ namespace dnft {
 //!     x0_hat = x - sigma v,   eps_hat = x + (1 - sigma) v,
 //!     rho = eta sigma' sqrt(1 - sigma'^2 (1 - sigma)^2 / (sigma^2 (1 - sigma')^2)),
 //!     x' = (1 - sigma') x0_hat + sqrt(sigma'^2 - rho^2) eps_hat + rho xi.
-//! For eta = 0 this is exactly x' = x + (sigma' - sigma) v (Euler). A step into sigma' = 0 is
+//! For eta = 0 this is algebraically x' = x + (sigma' - sigma) v (Euler). A step into sigma' = 0 is
 //! deterministic for every eta (rho = 0).
 //! @throws value_error unless 0 < sigma <= 1, 0 <= sigma_next < sigma and 0 <= eta <= 1.
 inline gaussian_transition ddim_transition(double sigma, double sigma_next, double eta) {
