@@ -165,14 +165,16 @@ class geneval_task {
     return double(hit) / double(x0.extent(0));
   }
 
- private:
-  static double uniform(std::uint32_t w) noexcept { return (double(w) + 0.5) / 4294967296.0; }
+ //! Throws shape_error unless x0 is (B, dim()) and there are B prompts.
   void check_batch(const char* fn, index_t b, index_t d, std::size_t n) const {
     if (d != cfg_.dim)
       detail::fail<shape_error>(fn, "x0", "expected " + std::to_string(cfg_.dim) + " elements per sample, got " + std::to_string(d));
     if (index_t(n) != b)
       detail::fail<shape_error>(fn, "prompts", "expected one prompt per sample (" + std::to_string(b) + "), got " + std::to_string(n));
   }
+
+ private:
+  static double uniform(std::uint32_t w) noexcept { return (double(w) + 0.5) / 4294967296.0; }
 
   geneval_config cfg_;
   std::vector<double> centres_;
@@ -186,6 +188,7 @@ struct hit_reward {
   const geneval_task* task;
   template <class T, class Space>
   void operator()(tensor_view<const T, 2, Space> x0, std::span<const int> prompts, std::span<double> out) const {
+    task->check_batch("toy::hit_reward", x0.extent(0), x0.extent(1), prompts.size());
     for (index_t i = 0; i < x0.extent(0); ++i)
       out[std::size_t(i)] = (prompts[std::size_t(i)] < task->modes() &&
                              task->mode_of(&x0(i, 0), x0.stride(1)) == prompts[std::size_t(i)])
@@ -200,6 +203,7 @@ struct distance_reward {
   const geneval_task* task;
   template <class T, class Space>
   void operator()(tensor_view<const T, 2, Space> x0, std::span<const int> prompts, std::span<double> out) const {
+    task->check_batch("toy::distance_reward", x0.extent(0), x0.extent(1), prompts.size());
     for (index_t i = 0; i < x0.extent(0); ++i) {
       const int k = prompts[std::size_t(i)] < task->modes() ? prompts[std::size_t(i)] : 0;
       out[std::size_t(i)] = -std::sqrt(task->distance_sq(&x0(i, 0), x0.stride(1), k)) / task->config().mode_std;

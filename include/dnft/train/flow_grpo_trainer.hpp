@@ -20,6 +20,7 @@
 #include "dnft/algorithm/optim.hpp"
 #include "dnft/concepts/reward.hpp"
 #include "dnft/solvers/flow_sde.hpp"
+#include "dnft/schedule/time_sampler.hpp"
 #include "dnft/solvers/guidance.hpp"
 #include "dnft/train/common.hpp"
 
