@@ -9,8 +9,9 @@
 #                                 for nvcc and the warning set (-Werror when DNFT_WERROR is ON)
 #
 # CMake 3.25.1 (Debian 12) does not know nvcc's C++20 flag, so `cuda_std_20` is only put on the
-# exported target from CMake 3.26 on; dnft's own targets get C++20 through
-# CMAKE_CUDA20_STANDARD_COMPILE_OPTION (a no-op on newer CMake, which knows the flag).
+# exported target from CMake 3.26 on; before that, dnft's own targets get -std=c++20 per target
+# (which, unlike CMAKE_CUDA20_STANDARD_COMPILE_OPTION, does not depend on the directory scope the
+# target is created in, e.g. bench/cuda configured on its own).
 set(DNFT_ENABLE_CUDA AUTO CACHE STRING "Provide dnft::cuda: AUTO (when nvcc is found), ON or OFF")
 set_property(CACHE DNFT_ENABLE_CUDA PROPERTY STRINGS AUTO ON OFF)
 set(DNFT_HAS_CUDA OFF)
@@ -38,12 +39,6 @@ endif()
 enable_language(CUDA)
 find_package(CUDAToolkit REQUIRED)
 
-# nvcc 13 accepts -std=c++20; CMake 3.25.1 has no entry for it (3.26 has).
-if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
-  set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
-  set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
-endif()
-
 file(GLOB_RECURSE dnft_cuh CONFIGURE_DEPENDS "${PROJECT_SOURCE_DIR}/include/dnft/cuda/*.cuh")
 add_library(dnft_cuda INTERFACE)
 add_library(dnft::cuda ALIAS dnft_cuda)
@@ -65,7 +60,11 @@ dnft_cuda_target(<target> [NO_WARNINGS])
 ]]
 function(dnft_cuda_target target)
   cmake_parse_arguments(PARSE_ARGV 1 arg "NO_WARNINGS" "" "")
-  set_target_properties(${target} PROPERTIES CUDA_STANDARD 20 CUDA_STANDARD_REQUIRED ON CUDA_EXTENSIONS OFF)
+  if(CMAKE_VERSION VERSION_LESS 3.26)
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-std=c++20>)
+  else()
+    set_target_properties(${target} PROPERTIES CUDA_STANDARD 20 CUDA_STANDARD_REQUIRED ON CUDA_EXTENSIONS OFF)
+  endif()
   if(NOT arg_NO_WARNINGS)
     target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>)
     if(DNFT_WERROR)

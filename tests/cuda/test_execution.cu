@@ -213,6 +213,26 @@ TEST_SUITE("cuda_device") {
     dnft::cuda::check(cudaStreamDestroy(mine));
   }
 
+  TEST_CASE("executor: the pinned staging buffer is shared by copies and grows on demand") {
+    dnft::cuda::executor ex;
+    void* first = nullptr;
+    {
+      auto s = ex.host_staging(100);
+      REQUIRE(s.data != nullptr);
+      cudaPointerAttributes attr{};
+      dnft::cuda::check(cudaPointerGetAttributes(&attr, s.data));
+      CHECK(attr.type == cudaMemoryTypeHost);  // pinned, not pageable
+      first = s.data;
+      std::memset(s.data, 0xab, 100);
+    }
+    const dnft::cuda::executor copy = ex;
+    CHECK(copy.host_staging(4096).data == first);  // 4096 bytes are allocated at least
+    auto big = copy.host_staging(1 << 20);
+    REQUIRE(big.data != nullptr);
+    std::memset(big.data, 0, 1 << 20);  // the whole size is usable
+    CHECK(big.lock.owns_lock());  // the buffer is ours until the lock is released
+  }
+
   TEST_CASE("device_buffer and copies: round trips, sizes, layouts, move") {
     dnft::cuda::executor ex;
     std::vector<float> h(1000);

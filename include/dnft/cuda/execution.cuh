@@ -218,12 +218,16 @@ struct executor_state {
   int cc_minor = 0;
   std::once_flag blas_once;
   cublasHandle_t blas = nullptr;
+  std::mutex staging_mutex;  //!< guards the pinned staging buffer
+  void* staging = nullptr;
+  std::size_t staging_bytes = 0;
 
   executor_state() = default;
   executor_state(const executor_state&) = delete;
   executor_state& operator=(const executor_state&) = delete;
   ~executor_state() {
     if (blas != nullptr && cublasDestroy(blas) != CUBLAS_STATUS_SUCCESS) (void)cudaGetLastError();
+    if (staging != nullptr && cudaFreeHost(staging) != cudaSuccess) (void)cudaGetLastError();
     if (owns_stream && cudaStreamDestroy(stream) != cudaSuccess) (void)cudaGetLastError();
   }
 };
@@ -375,6 +379,33 @@ class executor {
     copy(s, v);
     synchronize();
     return v;
+  }
+
+  //! Pinned host memory of at least `bytes` bytes, held while `lock` is: where algorithms copy
+  //! small results back (pinned, so the copy is a real asynchronous DMA and cheap to wait for).
+  struct staging {
+    std::unique_lock<std::mutex> lock;
+    void* data = nullptr;
+  };
+
+  //! The executor's staging buffer (shared by its copies, grown on demand, freed with the stream).
+  //! Hold the returned object until the copy into it has been waited for and read.
+  staging host_staging(std::size_t bytes) const {
+    auto& s = *state_;
+    std::unique_lock<std::mutex> lock(s.staging_mutex);
+    if (s.staging_bytes < bytes) {
+      detail::device_guard g(s.device);
+      if (s.staging != nullptr) {
+        check(cudaStreamSynchronize(s.stream));  // an earlier copy may still target it
+        check(cudaFreeHost(s.staging));
+        s.staging = nullptr;
+        s.staging_bytes = 0;
+      }
+      const std::size_t grown = bytes < 4096 ? 4096 : bytes;
+      check(cudaMallocHost(&s.staging, grown));
+      s.staging_bytes = grown;
+    }
+    return {std::move(lock), s.staging};
   }
 
   //! Owner of the executor's stream; buffers hold it so the stream outlives them.

@@ -11,6 +11,7 @@ static_assert(__cplusplus >= 202002L,
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -124,7 +125,15 @@ struct nft_loss_backend<cuda::executor> {
       cd::nft_grad_kernel<HasRef><<<g.grid, cuda::block_threads, 0, st>>>(a, g, vec, p.beta, records.data());
       cuda::check_launch();
     }
-    const std::vector<cd::nft_device_sample> rec = ex.to_host(records);  // waits for the kernels
+    // One small copy back through the executor's pinned staging buffer, then wait for the kernels.
+    std::vector<cd::nft_device_sample> rec(static_cast<std::size_t>(B));
+    {
+      const std::size_t bytes = rec.size() * sizeof(cd::nft_device_sample);
+      auto stage = ex.host_staging(bytes);
+      cuda::check(cudaMemcpyAsync(stage.data, records.data(), bytes, cudaMemcpyDeviceToHost, st));
+      ex.synchronize();
+      std::memcpy(rec.data(), stage.data, bytes);
+    }
 
     std::vector<detail::nft_sample> per(static_cast<std::size_t>(B));
     unsigned any = 0;
