@@ -107,7 +107,8 @@ struct nft_loss_backend<cuda::executor> {
     const index_t B = a.x0.batch, D = a.x0.elements;
     const cd::sample_grid g = cd::plan_sample_grid(B, D, ex.sm_count(), ex.config());
     const bool vec = cd::groupable(a.x0) && cd::groupable(a.noise) && cd::groupable(a.v_theta) &&
-                     cd::groupable(a.v_old) && (!HasRef || cd::groupable(a.v_ref)) && (!HasGrad || cd::groupable(a.grad));
+                     cd::groupable(a.v_old) && (!HasRef || cd::groupable(a.v_ref)) &&
+                     (!HasGrad || cd::groupable(a.grad));
 
     cd::device_guard guard(ex.device());
     auto partials = ex.allocate<detail::nft_sums<double>>(g.items);

@@ -85,7 +85,8 @@ DNFT_HOST_DEVICE dnft::detail::nft_sums<double> nft_thread_sums(const dnft::deta
     nft_group<R> in;
     load_nft_group<HasRef>(a, r.sample, d0, r.end, vec, in);
     for (int j = 0; j < group_elements; ++j)
-      if (d0 + j < r.end) dnft::detail::nft_accumulate<HasRef>(s, beta, in.x0[j], in.eps[j], in.vt[j], in.vo[j], in.vr[j]);
+      if (d0 + j < r.end)
+        dnft::detail::nft_accumulate<HasRef>(s, beta, in.x0[j], in.eps[j], in.vt[j], in.vo[j], in.vr[j]);
   }
   return s;
 }
@@ -123,7 +124,8 @@ DNFT_HOST_DEVICE void nft_thread_grad(const dnft::detail::nft_args<T, S, Noise, 
     load_nft_group<HasRef>(a, r.sample, d0, r.end, vec, in);
     R out[group_elements];
     for (int j = 0; j < group_elements; ++j)
-      out[j] = dnft::detail::nft_grad_element<HasRef>(beta, cp, cn, ck, in.x0[j], in.eps[j], in.vt[j], in.vo[j], in.vr[j]);
+      out[j] = dnft::detail::nft_grad_element<HasRef>(beta, cp, cn, ck, in.x0[j], in.eps[j], in.vt[j], in.vo[j],
+                                                      in.vr[j]);
     store_group(a.grad, r.sample, d0, r.end, vec, out);
   }
 }
