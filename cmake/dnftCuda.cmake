@@ -67,6 +67,12 @@ function(dnft_cuda_target target)
   endif()
   if(NOT arg_NO_WARNINGS)
     target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>)
+    # GCC 12 and 13 report std::string concatenation inlined at -O2/-O3 as overlapping memcpy
+    # (-Wrestrict false positive, GCC bug 105329); nvcc's host compiler is the C++ compiler here.
+    if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_GREATER_EQUAL 12
+       AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 14)
+      target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wno-restrict>)
+    endif()
     if(DNFT_WERROR)
       target_compile_options(${target} PRIVATE
         "$<$<COMPILE_LANGUAGE:CUDA>:SHELL:-Werror all-warnings>"

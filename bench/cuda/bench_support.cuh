@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <string>
 
 #include "dnft/cuda/cuda.cuh"
 
@@ -68,15 +70,26 @@ inline void BM_memcpy_d2d(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(2 * bytes));
 }
 
-//! main(): runs the registered benchmarks when a CUDA device is present.
+//! main(): runs the registered benchmarks when a CUDA device is present. Without one it says so
+//! and exits with 0, or with 77 (ctest's "Skipped") when given --dnft-needs-device.
 inline int run(int argc, char** argv) {
+  bool needs_device = false;
+  int kept = 0;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--dnft-needs-device") == 0) {
+      needs_device = true;
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0) {
     (void)cudaGetLastError();
     std::printf("no CUDA device: nothing to benchmark (cudaGetDeviceCount: %s)\n",
                 e != cudaSuccess ? cudaGetErrorName(e) : "0 devices");
-    return 0;
+    return needs_device ? 77 : 0;
   }
   cudaDeviceProp prop{};
   dnft::cuda::check(cudaGetDeviceProperties(&prop, 0));
