@@ -85,10 +85,11 @@ struct tensor_view {
     return data[off];
   }
 
-  //! A view of non-const elements converts to a view of const elements.
-  DNFT_HOST_DEVICE constexpr operator tensor_view<const T, Rank, Space>() const noexcept
-    requires(!std::is_const_v<T>)
-  {
+  //! A view of non-const elements converts to a view of const elements. (A template, so that
+  //! nvcc does not warn, #554-D, about a conversion to the view's own type when T is const.)
+  template <class U = T>
+    requires(!std::is_const_v<T> && std::is_same_v<U, T>)
+  DNFT_HOST_DEVICE constexpr operator tensor_view<const U, Rank, Space>() const noexcept {
     return {data, extents, strides};
   }
 };

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The CUDA check for a machine with a GPU: configures a Release build of dnft's CUDA tests and
+# benchmarks only (sm_90 by default), builds them, runs them, and writes what it saw to $OUT
+# (./device-results when OUT is unset): summary.json, tests.log, bench_nft_loss.json,
+# bench_noise.json, bench.log, build.log, device.txt (7 files). Aims at under 3 minutes on an H200
+# with 16 cores; every step has its own time limit, and a failing step does not stop the others.
+#
+# Usage:
+#   scripts/device-check.sh                      on the GPU machine
+#   scripts/device-check.sh --stage-deps [DIR]   on a machine that has the packages (scripts/deps.sh):
+#       copies doctest, Random123 and Google Benchmark into DIR (default build/device-deps, which
+#       git ignores), for a GPU machine that lacks them and cannot fetch them; carry DIR there.
+# Environment: OUT, DNFT_CUDA_ARCH (default 90), DNFT_DEVICE_DEPS (default build/device-deps),
+#   DNFT_DEVICE_BUILD (default build/device-check), JOBS (default: all cores).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+deps=${DNFT_DEVICE_DEPS:-$root/build/device-deps}
+
+if [[ ${1:-} == --stage-deps ]]; then
+  set -e
+  dir=${2:-$deps}
+  mkdir -p "$dir/include" "$dir/lib/x86_64-linux-gnu/cmake"
+  cp -r /usr/include/doctest /usr/include/Random123 /usr/include/benchmark "$dir/include/"
+  # Google Benchmark's package is relocatable (paths relative to its config file); doctest's
+  # Debian config hard-codes /usr, so only its header travels (the check finds it by path).
+  cp -r /usr/lib/x86_64-linux-gnu/cmake/benchmark "$dir/lib/x86_64-linux-gnu/cmake/"
+  cp -a /usr/lib/x86_64-linux-gnu/libbenchmark.so* /usr/lib/x86_64-linux-gnu/libbenchmark_main.a "$dir/lib/x86_64-linux-gnu/"
+  du -sh "$dir"
+  exit 0
+fi
+
+out=${OUT:-$root/device-results}
+mkdir -p "$out"
+arch=${DNFT_CUDA_ARCH:-90}
+build=${DNFT_DEVICE_BUILD:-$root/build/device-check}
+jobs=${JOBS:-$(nproc)}
+t_begin=$(date +%s)
+declare -A rc secs
+
+step() {  # step NAME LIMIT_SECONDS LOG command...: runs with a time limit, records rc and seconds
+  local name=$1 limit=$2 log=$3
+  shift 3
+  local t0=$(date +%s)
+  echo "== $name: $*" >>"$log"
+  timeout "$limit" "$@" >>"$log" 2>&1
+  rc[$name]=$?
+  secs[$name]=$(($(date +%s) - t0))
+  echo "== $name: exit ${rc[$name]} after ${secs[$name]} s" >>"$log"
+}
+
+# ---- what machine is this -----------------------------------------------------------------
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "commit: $(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown) $(git -C "$root" status --porcelain 2>/dev/null | wc -l) changed files"
+  nvidia-smi 2>&1 || echo "nvidia-smi: not available"
+  nvcc --version 2>&1 | tail -2
+  cmake --version 2>&1 | head -1
+  echo "c++: $(c++ --version 2>&1 | head -1)"
+  echo "cores: $(nproc)"
+} >"$out/device.txt"
+
+# ---- configure: a small project over the library, tests/cuda and bench/cuda ----------------
+# (needs doctest, Random123, Google Benchmark and the CUDA toolkit; not Eigen or xtensor)
+mkdir -p "$build/src"
+cat >"$build/src/CMakeLists.txt" <<EOF
+cmake_minimum_required(VERSION 3.23)
+project(dnft_device_check LANGUAGES CXX CUDA)
+set(DNFT_ENABLE_CUDA ON CACHE STRING "")
+add_subdirectory("$root" dnft)
+include("$root/cmake/dnftWarnings.cmake")
+find_package(doctest QUIET)
+if(NOT TARGET doctest::doctest)
+  find_path(DNFT_DOCTEST_INCLUDE doctest/doctest.h REQUIRED)
+  add_library(doctest::doctest INTERFACE IMPORTED)
+  set_target_properties(doctest::doctest PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "\${DNFT_DOCTEST_INCLUDE}")
+endif()
+enable_testing()
+add_subdirectory("$root/tests/cuda" tests_cuda)
+add_subdirectory("$root/bench/cuda" bench_cuda)
+EOF
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+log=$out/build.log
+: >"$log"
+step configure 120 "$log" cmake -S "$build/src" -B "$build/out" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$deps" -DDNFT_WERROR=OFF
+step build_tests 300 "$log" cmake --build "$build/out" -j "$jobs" --target dnft_test_cuda
+step build_bench 240 "$log" cmake --build "$build/out" -j "$jobs" --target dnft_bench_cuda_nft_loss dnft_bench_cuda_noise
+
+# ---- tests: every suite (the device ones need the GPU: 77 means none was usable) -------------
+tlog=$out/tests.log
+: >"$tlog"
+test_exe=$build/out/tests_cuda/dnft_test_cuda
+if [[ -x $test_exe ]]; then
+  step tests 180 "$tlog" "$test_exe" --dnft-needs-device --duration=true
+else
+  rc[tests]=-1
+  secs[tests]=0
+  echo "dnft_test_cuda was not built: see build.log" >>"$tlog"
+fi
+
+# ---- benchmarks: medians of 3 repetitions, JSON ---------------------------------------------
+blog=$out/bench.log
+: >"$blog"
+for b in nft_loss noise; do
+  exe=$build/out/bench_cuda/dnft_bench_cuda_$b
+  if [[ -x $exe ]]; then
+    step "bench_$b" 150 "$blog" "$exe" --benchmark_min_time=0.2 --benchmark_repetitions=3 \
+      --benchmark_report_aggregates_only=true --benchmark_out="$out/bench_$b.json" --benchmark_out_format=json
+  else
+    rc[bench_$b]=-1
+    secs[bench_$b]=0
+    echo "dnft_bench_cuda_$b was not built: see build.log" >>"$blog"
+  fi
+done
+
+# ---- summary ---------------------------------------------------------------------------------
+{
+  echo "{"
+  echo "  \"device\": \"$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)\","
+  echo "  \"cuda_architectures\": \"$arch\","
+  echo "  \"doctest\": \"$(grep -E '^\[doctest\] (test cases|assertions|Status)' "$tlog" | tr -s ' ' | tr '\n' ';' | sed 's/"/\\"/g')\","
+  echo "  \"no_device_message\": \"$(grep -m1 'no CUDA device' "$tlog" | sed 's/"/\\"/g')\","
+  echo "  \"steps\": {"
+  first=1
+  for s in configure build_tests build_bench tests bench_nft_loss bench_noise; do
+    [[ $first == 1 ]] || echo ","
+    first=0
+    printf '    "%s": {"exit": %s, "seconds": %s}' "$s" "${rc[$s]:--1}" "${secs[$s]:-0}"
+  done
+  echo ""
+  echo "  },"
+  echo "  \"total_seconds\": $(($(date +%s) - t_begin))"
+  echo "}"
+} >"$out/summary.json"
+cat "$out/summary.json"
+grep -E '^\[doctest\]|no CUDA device' "$tlog" || true
+for s in configure build_tests build_bench tests bench_nft_loss bench_noise; do
+  [[ ${rc[$s]:--1} == 0 ]] || exit 1
+done
+exit 0
