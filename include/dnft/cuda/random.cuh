@@ -23,8 +23,9 @@ namespace dnft::cuda {
 
 //! @brief Writes standard normals into a (B, D...) tensor: element d of sample i (trailing axes
 //! flattened) becomes gen(i, d) rounded to the element type, the values philox_normal::fill
-//! gives on the host (to a few float ulps: the device's sincospif and logf are not the host
-//! libm's). Asynchronous on the executor's stream. Storage: float, double, __half, __nv_bfloat16.
+//! gives on the host (equal after rounding to float except in rare last-bit cases: the
+//! Box-Muller transform runs in double, and the device's double sin, cos and log are not the
+//! host libm's). Asynchronous on the executor's stream. Storage: float, double, __half, __nv_bfloat16.
 //! @code
 //!   auto eps = ex.allocate<float>(B * D);
 //!   dnft::cuda::fill_normal(ex, dnft::philox_normal{.seed = 42, .stream = 7}, eps.view(B, D));

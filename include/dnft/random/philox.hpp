@@ -2,10 +2,11 @@
 // dnft: counter-based random numbers (Philox4x32-10 from Random123), the same on host and device.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
-#include <Random123/boxmuller.hpp>
 #include <Random123/philox.h>
+#include <Random123/uniform.hpp>
 
 #include "dnft/config.hpp"
 #include "dnft/tensor/tensor_view.hpp"
@@ -28,12 +29,34 @@ DNFT_HOST_DEVICE inline philox_block philox4x32_10(philox_block counter, std::ui
   return {{r[0], r[1], r[2], r[3]}};
 }
 
+//! Two standard normals.
+struct normal_pair {
+  float first;
+  float second;
+};
+
+//! @brief Two standard normals from two 32-bit words by the Box-Muller transform, computed in
+//! double from Random123's uniform conversions (u01: (0, 1], uneg11: [-1, 1]) and rounded to float.
+//! Written here rather than taken from Random123's boxmuller.hpp, which switches to CUDA's
+//! single-precision sincospif in every translation unit nvcc compiles (host code included): the
+//! same inline function would then differ between .cpp and .cu files of one program. In double
+//! the host and device results agree after rounding to float except in rare last-bit cases.
+//! Out of line on GCC host code: inlined into a loop that widens the floats to double, GCC 12's
+//! SLP vectoriser dropped the rounding to float (a miscompilation seen at -O2 and -O3), so
+//! philox_normal::fill<double> disagreed with operator(). tests/random checks the two agree.
+DNFT_HOST_DEVICE DNFT_NOINLINE inline normal_pair box_muller(std::uint32_t w_angle, std::uint32_t w_radius) noexcept {
+  constexpr double pi = 3.14159265358979323846;
+  const double angle = pi * r123::uneg11<double>(w_angle);
+  const double radius = ::sqrt(-2.0 * ::log(r123::u01<double>(w_radius)));
+  return {static_cast<float>(radius * ::sin(angle)), static_cast<float>(radius * ::cos(angle))};
+}
+
 //! @brief Standard normal numbers as a pure function of (seed, stream, sample, element).
 //!
 //! Element `d` of sample `i` comes from the Philox call with
 //! key = (seed low word, seed high word) and counter = (d / 4, i, stream low, stream high);
 //! its four output words give the normals of elements 4q .. 4q+3 by the Box-Muller transform
-//! of Random123 (`r123::boxmuller`), two words per pair. So noise can be regenerated instead of
+//! (dnft::box_muller), two words per pair. So noise can be regenerated instead of
 //! stored, on any device and any thread count, and two streams never overlap.
 //! Values are float (24-bit) normals also when a double tensor is filled.
 //!
@@ -51,12 +74,12 @@ struct philox_normal {
         {{static_cast<std::uint32_t>(q), static_cast<std::uint32_t>(sample), static_cast<std::uint32_t>(stream),
           static_cast<std::uint32_t>(stream >> 32)}},
         static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
-    const auto a = r123::boxmuller(r.v[0], r.v[1]);
-    const auto b = r123::boxmuller(r.v[2], r.v[3]);
-    out[0] = a.x;
-    out[1] = a.y;
-    out[2] = b.x;
-    out[3] = b.y;
+    const normal_pair a = box_muller(r.v[0], r.v[1]);
+    const normal_pair b = box_muller(r.v[2], r.v[3]);
+    out[0] = a.first;
+    out[1] = a.second;
+    out[2] = b.first;
+    out[3] = b.second;
   }
 
   //! The normal of element `element` of sample `sample`.
