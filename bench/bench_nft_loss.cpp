@@ -285,7 +285,7 @@ void bm_philox_fill(benchmark::State& state) {
 void shapes(benchmark::internal::Benchmark* b) {
   for (const auto& [B, D] : {std::pair<index_t, index_t>{64, 16 * 64 * 64}, {8, 16 * 128 * 128}})
     for (int threads : {1, 2}) b->Args({B, D, threads});
-  b->ArgNames({"B", "D", "threads"})->UseRealTime()->Unit(benchmark::kMillisecond);
+  dnft_bench::with_min(b->ArgNames({"B", "D", "threads"})->UseRealTime()->Unit(benchmark::kMillisecond));
 }
 
 // The triad first, so that a run reads top to bottom: bound, fused, variants, eager.
@@ -299,7 +299,8 @@ BENCHMARK(bm_philox_fill)
     ->Args({8, 1 << 18, 2})
     ->ArgNames({"B", "D", "threads"})
     ->UseRealTime()
-    ->Unit(benchmark::kMillisecond);
+    ->Unit(benchmark::kMillisecond)
+    ->Apply([](benchmark::internal::Benchmark* b) { dnft_bench::with_min(b); });
 
 }  // namespace
 

@@ -4,12 +4,14 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <new>
 #include <utility>
+#include <vector>
 
 #include "dnft/execution.hpp"
 #include "dnft/random/philox.hpp"
@@ -90,6 +92,12 @@ constexpr double triad_bytes(index_t n) noexcept { return 3.0 * double(n) * size
 inline void set_bytes(benchmark::State& state, double bytes) {
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes) * static_cast<std::int64_t>(state.iterations()));
   state.counters["bytes"] = benchmark::Counter(bytes);
+}
+
+//! Adds the aggregate "min" (the fastest repetition: on a shared machine the least disturbed)
+//! to the mean, median, stddev and cv Google Benchmark reports with --benchmark_repetitions.
+inline benchmark::internal::Benchmark* with_min(benchmark::internal::Benchmark* b) {
+  return b->ComputeStatistics("min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); });
 }
 
 //! The STREAM triad benchmark over three arrays of `n` floats at `threads` threads. Registered

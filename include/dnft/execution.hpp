@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -91,8 +92,12 @@ class host_pool {
   //! `part` must not throw.
   template <class F>
   bool try_run(index_t parts, F& part) {
-    std::unique_lock<std::mutex> busy(call_, std::try_to_lock);
-    if (!busy.owns_lock() || !same_process()) return false;
+    bool idle = false;
+    if (!same_process() || !busy_.compare_exchange_strong(idle, true, std::memory_order_acquire)) return false;
+    struct release {
+      std::atomic<bool>& flag;
+      ~release() { flag.store(false, std::memory_order_release); }
+    } on_exit{busy_};
     {
       std::lock_guard<std::mutex> lk(m_);
       while (index_t(workers_.size()) < parts - 1) {
@@ -139,7 +144,7 @@ class host_pool {
 #endif
   }
 
-  std::mutex call_;  // held for the whole of one call
+  std::atomic<bool> busy_{false};  // set for the whole of one call
   std::mutex m_;     // guards everything below
   std::condition_variable wake_, done_;
   std::vector<std::thread> workers_;

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Summarises a Google Benchmark JSON file (--benchmark_out=FILE --benchmark_out_format=json).
+
+For every benchmark it prints the median (and minimum) real time and bytes/s. When a
+benchmark reports the counter "bytes" and the same binary ran a `bm_triad` benchmark with
+the same arguments (e.g. B:64/D:65536/threads:1), it also prints the bandwidth bound
+bytes / triad bandwidth and the ratio time / bound ("ratio to triad bound"; 1.0 means the
+kernel moves its arguments as fast as a STREAM triad moves its arrays). A family
+`<name>_eager` is the baseline of `<name>_fused`: the speed-up is eager time / fused time.
+
+Usage: scripts/bench_report.py FILE.json [--stat median|min|mean]
+Only the standard library is used.
+"""
+import argparse
+import json
+import statistics
+import sys
+from collections import defaultdict
+
+UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    runs = defaultdict(lambda: defaultdict(list))  # name -> stat -> values (seconds or counters)
+    for b in data["benchmarks"]:
+        if b.get("error_occurred"):
+            continue
+        name = b.get("run_name", b["name"])
+        secs = b["real_time"] * UNIT[b.get("time_unit", "ns")]
+        if b.get("run_type") == "aggregate":
+            stat = b["aggregate_name"]
+            if stat in ("stddev", "cv"):
+                continue
+            runs[name][stat] = [(secs, b)]
+        else:
+            runs[name]["iterations"].append((secs, b))
+    out = {}
+    for name, stats in runs.items():
+        its = stats.get("iterations", [])
+        rec = {}
+        for stat in ("median", "min", "mean"):
+            if stat in stats:
+                rec[stat] = stats[stat][0]
+            elif its:
+                pick = {"median": statistics.median_low, "min": min, "mean": None}[stat]
+                if pick is None:
+                    rec[stat] = (statistics.fmean(s for s, _ in its), its[0][1])
+                else:
+                    secs = pick([s for s, _ in its])
+                    rec[stat] = next((s, b) for s, b in its if s == secs)
+        rec["n"] = len(its) if its else 1
+        out[name] = rec
+    return data.get("context", {}), out
+
+
+def split(name):
+    family, _, args = name.partition("/")
+    return family, args
+
+
+def fmt_time(s):
+    return f"{s * 1e3:.3f} ms" if s >= 1e-4 else f"{s * 1e6:.2f} us"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("file")
+    ap.add_argument("--stat", default="median", choices=["median", "min", "mean"])
+    a = ap.parse_args()
+    ctx, runs = load(a.file)
+    if not runs:
+        sys.exit("bench_report: no benchmark results in " + a.file)
+
+    def get(name, stat=None):
+        rec = runs.get(name, {})
+        return rec.get(stat or a.stat) or rec.get("median") or rec.get("mean")
+
+    triad = {}  # args -> bytes/s
+    for name in runs:
+        fam, args = split(name)
+        if fam == "bm_triad":
+            s, b = get(name)
+            triad[args] = b["bytes"] / s
+
+    print(f"# {a.file}: {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz, "
+          f"load average {ctx.get('load_avg', '?')}, statistic: {a.stat} (and min)")
+    print()
+    hdr = ["benchmark", f"time ({a.stat})", "time (min)", "GB/s", "triad GB/s", "ratio to triad bound",
+           "ratio (min)", "other"]
+    rows = []
+    first_seen = {}  # family -> registration order (family_index), else order of appearance
+    for name in runs:
+        b = get(name)[1]
+        first_seen.setdefault(split(name)[0], b.get("family_index", len(first_seen)))
+    # grouped by arguments (shape, threads), the triad first, then families in registration order
+    order = sorted(runs, key=lambda n: (split(n)[1], split(n)[0] != "bm_triad", first_seen[split(n)[0]]))
+    for name in order:
+        fam, args = split(name)
+        s, b = get(name)
+        smin = get(name, "min")[0] if get(name, "min") else s
+        gbs = f"{b['bytes'] / s / 1e9:.2f}" if "bytes" in b else ""
+        tbw = triad.get(args)
+        ratio = rmin = ""
+        if "bytes" in b and tbw and fam != "bm_triad":
+            ratio = f"{s / (b['bytes'] / tbw):.2f}"
+            tmin = get("bm_triad/" + args, "min")
+            if tmin:  # best kernel time against the best triad bandwidth
+                rmin = f"{smin / (b['bytes'] / (tmin[1]['bytes'] / tmin[0])):.2f}"
+        other = []
+        if "items_per_second" in b:
+            ips = b["items_per_second"]
+            other.append(f"{ips / 1e6:.1f} M items/s")
+        if fam.endswith("_fused"):
+            base = get(fam[: -len("_fused")] + "_eager/" + args)
+            if base:
+                other.append(f"{base[0] / s:.1f}x faster than eager")
+        rows.append([name.replace("/real_time", ""), fmt_time(s), fmt_time(smin), gbs,
+                     f"{tbw / 1e9:.2f}" if tbw else "", ratio, rmin, ", ".join(other)])
+    widths = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+    print(line(hdr))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
+
+
+if __name__ == "__main__":
+    main()
