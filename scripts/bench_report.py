@@ -6,7 +6,9 @@ For every benchmark it prints the median (and minimum) real time and bytes/s. Wh
 benchmark reports the counter "bytes" and the same binary ran a `bm_triad` benchmark with
 the same arguments (e.g. B:64/D:65536/threads:1), it also prints the bandwidth bound
 bytes / triad bandwidth and the ratio time / bound ("ratio to triad bound"; 1.0 means the
-kernel moves its arguments as fast as a STREAM triad moves its arrays). A family
+kernel moves its arguments as fast as a STREAM triad moves its arrays), from the median
+times, from the minimum times, and (one thread only) from the minimum CPU times, which do not
+count time slices lost to other processes on a shared machine. A family
 `<name>_eager` is the baseline of `<name>_fused`: the speed-up is eager time / fused time.
 
 Usage: scripts/bench_report.py FILE.json [--stat median|min|mean]
@@ -89,7 +91,7 @@ def main():
           f"load average {ctx.get('load_avg', '?')}, statistic: {a.stat} (and min)")
     print()
     hdr = ["benchmark", f"time ({a.stat})", "time (min)", "GB/s", "triad GB/s", "ratio to triad bound",
-           "ratio (min)", "other"]
+           "ratio (min)", "ratio (cpu)", "other"]
     rows = []
     first_seen = {}  # family -> registration order (family_index), else order of appearance
     for name in runs:
@@ -109,6 +111,14 @@ def main():
             tmin = get("bm_triad/" + args, "min")
             if tmin:  # best kernel time against the best triad bandwidth
                 rmin = f"{smin / (b['bytes'] / (tmin[1]['bytes'] / tmin[0])):.2f}"
+        rcpu = ""  # one thread: the ratio of CPU times, which time slices lost to other processes do not inflate
+        tmin = get("bm_triad/" + args, "min")
+        if "bytes" in b and tmin and fam != "bm_triad" and b.get("threads") == 1 and get(name, "min"):
+            kb = get(name, "min")[1]
+            kcpu = kb["cpu_time"] * UNIT[kb.get("time_unit", "ns")]
+            tb = tmin[1]
+            tcpu = tb["cpu_time"] * UNIT[tb.get("time_unit", "ns")]
+            rcpu = f"{kcpu / (b['bytes'] / (tb['bytes'] / tcpu)):.2f}"
         other = []
         if "items_per_second" in b:
             ips = b["items_per_second"]
@@ -118,7 +128,7 @@ def main():
             if base:
                 other.append(f"{base[0] / s:.1f}x faster than eager")
         rows.append([name.replace("/real_time", ""), fmt_time(s), fmt_time(smin), gbs,
-                     f"{tbw / 1e9:.2f}" if tbw else "", ratio, rmin, ", ".join(other)])
+                     f"{tbw / 1e9:.2f}" if tbw and "bytes" in b else "", ratio, rmin, rcpu, ", ".join(other)])
     widths = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
     line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
     print(line(hdr))
