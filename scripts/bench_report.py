@@ -7,8 +7,10 @@ benchmark reports the counter "bytes" and the same binary ran a `bm_triad` bench
 the same arguments (e.g. B:64/D:65536/threads:1), it also prints the bandwidth bound
 bytes / triad bandwidth and the ratio time / bound ("ratio to triad bound"; 1.0 means the
 kernel moves its arguments as fast as a STREAM triad moves its arrays), from the median
-times, from the minimum times, and (one thread only) from the minimum CPU times, which do not
-count time slices lost to other processes on a shared machine. A family
+times, from the minimum times, and from the minimum process CPU times (benchmarks use
+MeasureProcessCPUTime), which do not count time slices lost to other processes on a shared
+machine: on an idle machine CPU time = threads x wall time for a balanced parallel kernel, so
+the CPU ratio estimates the idle-machine ratio. A family
 `<name>_eager` is the baseline of `<name>_fused`: the speed-up is eager time / fused time.
 
 Usage: scripts/bench_report.py FILE.json [--stat median|min|mean]
@@ -111,9 +113,9 @@ def main():
             tmin = get("bm_triad/" + args, "min")
             if tmin:  # best kernel time against the best triad bandwidth
                 rmin = f"{smin / (b['bytes'] / (tmin[1]['bytes'] / tmin[0])):.2f}"
-        rcpu = ""  # one thread: the ratio of CPU times, which time slices lost to other processes do not inflate
+        rcpu = ""  # the ratio of (process) CPU times, which time slices lost to other processes do not inflate
         tmin = get("bm_triad/" + args, "min")
-        if "bytes" in b and tmin and fam != "bm_triad" and b.get("threads") == 1 and get(name, "min"):
+        if "bytes" in b and tmin and fam != "bm_triad" and get(name, "min"):
             kb = get(name, "min")[1]
             kcpu = kb["cpu_time"] * UNIT[kb.get("time_unit", "ns")]
             tb = tmin[1]
@@ -127,7 +129,7 @@ def main():
             base = get(fam[: -len("_fused")] + "_eager/" + args)
             if base:
                 other.append(f"{base[0] / s:.1f}x faster than eager")
-        rows.append([name.replace("/real_time", ""), fmt_time(s), fmt_time(smin), gbs,
+        rows.append([name.replace("/process_time", "").replace("/real_time", ""), fmt_time(s), fmt_time(smin), gbs,
                      f"{tbw / 1e9:.2f}" if tbw and "bytes" in b else "", ratio, rmin, rcpu, ", ".join(other)])
     widths = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
     line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
