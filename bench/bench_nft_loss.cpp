@@ -5,9 +5,10 @@
 // Run: scripts/bench.sh nft   (builds the release preset, runs this binary with repetitions and
 // prints the table of bench/README.md through scripts/bench_report.py).
 //
-// Names: BM_<what>/<B>/<D>/<threads>. Every benchmark reports the counter "bytes": what the
-// kernel's arguments occupy (inputs read once, the gradient written once, t and adv), the
-// figure the triad bound is computed from.
+// Names: bm_<what>/B:<B>/D:<D>/threads:<n>. Every benchmark reports the counter "bytes": what
+// the kernel's arguments occupy (inputs read once, the gradient written once, t and adv), the
+// figure the triad bound is computed from. The triad, fused and eager iterations each start
+// from cold caches (dnft_bench::cache_flusher, not timed).
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -91,7 +92,8 @@ void bm_fused(benchmark::State& state) {
   const auto x0 = p.cview(p.x0), eps = p.cview(p.eps), vt = p.cview(p.v_theta), vo = p.cview(p.v_old),
              vr = p.cview(p.v_ref);
   const auto g = p.view(p.grad);
-  for (auto _ : state) {
+  const dnft_bench::cache_flusher flush;
+  flush.timed_loop(state, [&] {
     dnft::nft_stats s;
     if constexpr (V == variant::noise_tensor)
       s = dnft::nft_loss(ex, x0, eps, p.t, p.adv, vt, vo, vr, g);
@@ -101,7 +103,7 @@ void bm_fused(benchmark::State& state) {
       s = dnft::nft_loss(ex, x0, eps, p.t, p.adv, vt, vo, dnft::none, g);
     benchmark::DoNotOptimize(s);
     benchmark::ClobberMemory();
-  }
+  });
   // inputs read + the gradient written: 5 + 1, or 4 + 1 without v_ref or with regenerated noise
   dnft_bench::set_bytes(state, p.bytes(V == variant::noise_tensor ? 6 : 5));
   state.counters["threads"] = threads;
@@ -247,11 +249,12 @@ void bm_eager(benchmark::State& state) {
   const auto ex = dnft_bench::executor(threads);
   const eager E{ex, B, D};
   eager_workspace w(B * D);
-  for (auto _ : state) {
+  const dnft_bench::cache_flusher flush;
+  flush.timed_loop(state, [&] {
     double loss = eager_nft(E, w, p, p.grad.data());
     benchmark::DoNotOptimize(loss);
     benchmark::ClobberMemory();
-  }
+  });
   dnft_bench::set_bytes(state, p.bytes(6));
   state.counters["threads"] = threads;
 }
