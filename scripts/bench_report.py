@@ -137,6 +137,53 @@ def main():
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows:
         print(line(r))
+    nft_summary(runs)
+
+
+def nft_summary(runs):
+    """The table of bench/README.md: one row per shape and thread count of bench_nft_loss."""
+    def rec(name, stat):
+        r = runs.get(name, {}).get(stat)
+        return r[1] if r else None
+
+    def secs(b, key="real_time"):
+        return b[key] * UNIT[b.get("time_unit", "ns")]
+
+    def key(args):
+        f = dict(x.split(":") for x in args.split("/") if ":" in x)
+        return (-int(f.get("B", 0)), int(f.get("D", 0)), int(f.get("threads", 0)))
+
+    rows = sorted({split(n)[1] for n in runs if split(n)[0] == "bm_nft_fused"}, key=key)
+    if not rows:
+        return
+    print()
+    print("| shape (B x D) | threads | triad GB/s | fused: median (min) | fused GB/s | ratio to triad bound:"
+          " median / min / CPU | eager: median | speed-up | Philox noise: median, ratio |"
+          " no v_ref: median, ratio |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for args in rows:
+        fields = dict(x.split(":") for x in args.split("/") if ":" in x)
+        need = {f: (rec(f"{f}/{args}", "median"), rec(f"{f}/{args}", "min"))
+                for f in ("bm_triad", "bm_nft_fused", "bm_nft_fused_philox", "bm_nft_fused_noref", "bm_nft_eager")}
+        if any(m is None for m, _ in need.values()):
+            continue
+        (tr, trm), (fu, fum), (ph, _), (nr, _), (ea, _) = need.values()
+        bw = tr["bytes"] / secs(tr)
+        ratio = lambda b: secs(b) / (b["bytes"] / bw)
+        r_min = secs(fum) / (fum["bytes"] / (trm["bytes"] / secs(trm)))
+        r_cpu = secs(fum, "cpu_time") / (fum["bytes"] / (trm["bytes"] / secs(trm, "cpu_time")))
+        print(f"| {fields['B']} x {fields['D']} | {fields['threads']} | {bw / 1e9:.2f} | "
+              f"{secs(fu) * 1e3:.2f} ms ({secs(fum) * 1e3:.2f}) | {fu['bytes'] / secs(fu) / 1e9:.2f} | "
+              f"**{ratio(fu):.2f}** / {r_min:.2f} / {r_cpu:.2f} | {secs(ea) * 1e3:.0f} ms | "
+              f"{secs(ea) / secs(fu):.1f}x | {secs(ph) * 1e3:.1f} ms, {ratio(ph):.1f} | "
+              f"{secs(nr) * 1e3:.2f} ms, {ratio(nr):.2f} |")
+    fills = sorted(n for n in runs if split(n)[0] == "bm_philox_fill")
+    for n in fills:
+        b = rec(n, "median")
+        if b and "items_per_second" in b:
+            print(f"\nphilox_normal::fill, {split(n)[1].replace('/process_time', '').replace('/real_time', '')}: "
+                  f"{b['items_per_second'] / 1e6:.1f} M normals/s (median)", end="")
+    print()
 
 
 if __name__ == "__main__":
