@@ -85,11 +85,13 @@ struct nft_residual_parts {
   R split;
 };
 
+//! common = v_old - u and split = beta (v_theta - v_old) of one element.
 template <class R>
 DNFT_HOST_DEVICE constexpr nft_residual_parts<R> nft_parts(R beta, R v_theta, R v_old, R u) noexcept {
   return {v_old - u, beta * (v_theta - v_old)};
 }
 
+//! v_pos - u and v_neg - u of one element, from its parts.
 template <class R>
 DNFT_HOST_DEVICE constexpr nft_residual<R> nft_residuals(R beta, R v_theta, R v_old, R u) noexcept {
   const nft_residual_parts<R> q = nft_parts(beta, v_theta, v_old, u);
