@@ -3,11 +3,19 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
+#include <mutex>
 #include <thread>
 #include <type_traits>
 #include <vector>
+
+#if __has_include(<unistd.h>)
+#include <unistd.h>
+#endif
 
 #include "dnft/tensor/memory_space.hpp"
 #include "dnft/tensor/traits.hpp"
@@ -51,12 +59,115 @@ struct tensor_traits<host_buffer<T>> {
   static tensor_view<const T, 1> view(const host_buffer<T>& b) noexcept { return b.view(); }
 };
 
+namespace detail {
+
+//! @brief The process-wide pool of worker threads behind host_executor::bulk, started on first
+//! use and grown on demand; workers sleep on a condition variable between calls.
+//!
+//! Worker w always runs part w of a call (part 0 runs on the caller), so a thread keeps seeing
+//! the same ranges from call to call. One call at a time: a call made while the pool is busy
+//! (from another thread, or nested inside a part) gets `false` and uses its own threads. So
+//! does a call in a child process after fork(), where the workers no longer exist.
+class host_pool {
+ public:
+  static host_pool& instance() {
+    static host_pool pool;
+    return pool;
+  }
+
+  host_pool(const host_pool&) = delete;
+  host_pool& operator=(const host_pool&) = delete;
+
+  ~host_pool() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& w : workers_) w.join();
+  }
+
+  //! Runs part(k) for k in [0, parts) (k = 0 on the calling thread) and returns true after all
+  //! have finished; returns false without running anything when the pool is not available.
+  //! `part` must not throw.
+  template <class F>
+  bool try_run(index_t parts, F& part) {
+    bool idle = false;
+    if (!same_process() || !busy_.compare_exchange_strong(idle, true, std::memory_order_acquire)) return false;
+    struct release {
+      std::atomic<bool>& flag;
+      ~release() { flag.store(false, std::memory_order_release); }
+    } on_exit{busy_};
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      while (index_t(workers_.size()) < parts - 1) {
+        const index_t w = index_t(workers_.size()) + 1;
+        workers_.emplace_back([this, w, g = generation_] { work(w, g); });  // g: before this call
+      }
+      fn_ = [](void* c, index_t k) { (*static_cast<F*>(c))(k); };
+      ctx_ = &part;
+      parts_ = parts;
+      pending_ = parts - 1;
+      ++generation_;
+    }
+    wake_.notify_all();
+    part(index_t{0});
+    std::unique_lock<std::mutex> lk(m_);
+    done_.wait(lk, [this] { return pending_ == 0; });
+    return true;
+  }
+
+ private:
+  host_pool() = default;
+
+  void work(index_t w, std::uint64_t seen) {
+    std::unique_lock<std::mutex> lk(m_);
+    for (;;) {
+      wake_.wait(lk, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      if (w >= parts_) continue;
+      void (*fn)(void*, index_t) = fn_;
+      void* ctx = ctx_;
+      lk.unlock();
+      fn(ctx, w);
+      lk.lock();
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+
+  bool same_process() const noexcept {
+#if __has_include(<unistd.h>)
+    return ::getpid() == pid_;
+#else
+    return true;
+#endif
+  }
+
+  std::atomic<bool> busy_{false};  // set for the whole of one call
+  std::mutex m_;     // guards everything below
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> workers_;
+  void (*fn_)(void*, index_t) = nullptr;
+  void* ctx_ = nullptr;
+  index_t parts_ = 0;
+  index_t pending_ = 0;
+  std::uint64_t generation_ = 0;
+  bool stop_ = false;
+#if __has_include(<unistd.h>)
+  ::pid_t pid_ = ::getpid();
+#endif
+};
+
+}  // namespace detail
+
 //! @brief Runs algorithms on the calling thread and, for large enough work, on a few more
 //! host threads (fork-join over samples).
 //!
 //! Work is split over samples, and every per-sample result is computed by one thread in a
 //! fixed order, then combined in sample order by the caller, so results are bit-identical for
-//! any thread count.
+//! any thread count. The threads are those of a persistent pool (detail::host_pool), so a
+//! parallel call costs a wake-up, not a thread creation.
 //!
 //! @code
 //!   dnft::nft_loss(dnft::host, ...);                       // all hardware threads
@@ -113,11 +224,13 @@ struct host_executor {
         errors[static_cast<std::size_t>(k)] = std::current_exception();
       }
     };
-    std::vector<std::thread> pool;
-    pool.reserve(static_cast<std::size_t>(nt - 1));
-    for (index_t k = 1; k < nt; ++k) pool.emplace_back(run, k);
-    run(0);
-    for (auto& th : pool) th.join();
+    if (!detail::host_pool::instance().try_run(nt, run)) {
+      std::vector<std::thread> pool;
+      pool.reserve(static_cast<std::size_t>(nt - 1));
+      for (index_t k = 1; k < nt; ++k) pool.emplace_back(run, k);
+      run(0);
+      for (auto& th : pool) th.join();
+    }
     for (auto& e : errors)
       if (e) std::rethrow_exception(e);
   }

@@ -77,11 +77,25 @@ struct nft_residual {
   R neg;
 };
 
+//! The two parts the branch residuals are made of: v_pos - u = common + split and
+//! v_neg - u = common - split, with common = v_old - u and split = beta (v_theta - v_old).
+template <class R>
+struct nft_residual_parts {
+  R common;
+  R split;
+};
+
+//! common = v_old - u and split = beta (v_theta - v_old) of one element.
+template <class R>
+DNFT_HOST_DEVICE constexpr nft_residual_parts<R> nft_parts(R beta, R v_theta, R v_old, R u) noexcept {
+  return {v_old - u, beta * (v_theta - v_old)};
+}
+
+//! v_pos - u and v_neg - u of one element, from its parts.
 template <class R>
 DNFT_HOST_DEVICE constexpr nft_residual<R> nft_residuals(R beta, R v_theta, R v_old, R u) noexcept {
-  const R e = v_old - u;            // common part
-  const R bd = beta * (v_theta - v_old);
-  return {e + bd, e - bd};
+  const nft_residual_parts<R> q = nft_parts(beta, v_theta, v_old, u);
+  return {q.common + q.split, q.common - q.split};
 }
 
 //! The per-sample sums one pass over a sample's elements produces.
@@ -112,25 +126,34 @@ struct nft_sums {
   }
 };
 
-//! Adds one element's contributions. `R` is the compute type of the element, `Acc` the sum type.
+//! One element's contributions to the per-sample sums (the terms nft_sums adds up), in R.
+//! |x| is written max(x, -x), which compilers turn into one instruction.
+template <bool HasRef, class R>
+DNFT_HOST_DEVICE DNFT_FORCEINLINE nft_sums<R> nft_terms(R beta, R x0, R eps, R v_theta, R v_old, R v_ref) noexcept {
+  const nft_residual<R> r = nft_residuals(beta, v_theta, v_old, eps - x0);
+  nft_sums<R> e;
+  e.abs_pos = max(r.pos, -r.pos);
+  e.abs_neg = max(r.neg, -r.neg);
+  e.sq_pos = r.pos * r.pos;
+  e.sq_neg = r.neg * r.neg;
+  const R dto = v_theta - v_old;
+  e.theta_old = dto * dto;
+  if constexpr (HasRef) {
+    const R dtr = v_theta - v_ref;
+    const R dor = v_old - v_ref;
+    e.theta_ref = dtr * dtr;
+    e.old_ref = dor * dor;
+  }
+  e.x0_sq = x0 * x0;
+  return e;
+}
+
+//! Adds one element's contributions, computed in the sum type `Acc` (inputs of type `R` are
+//! converted first).
 template <bool HasRef, class Acc, class R>
 DNFT_HOST_DEVICE DNFT_FORCEINLINE void nft_accumulate(nft_sums<Acc>& s, R beta, R x0, R eps, R v_theta, R v_old,
                                                       R v_ref) noexcept {
-  const R u = eps - x0;
-  const nft_residual<R> r = nft_residuals(beta, v_theta, v_old, u);
-  s.abs_pos += Acc(abs(r.pos));
-  s.abs_neg += Acc(abs(r.neg));
-  s.sq_pos += Acc(r.pos) * Acc(r.pos);
-  s.sq_neg += Acc(r.neg) * Acc(r.neg);
-  const Acc dto = Acc(v_theta) - Acc(v_old);
-  s.theta_old += dto * dto;
-  if constexpr (HasRef) {
-    const Acc dtr = Acc(v_theta) - Acc(v_ref);
-    const Acc dor = Acc(v_old) - Acc(v_ref);
-    s.theta_ref += dtr * dtr;
-    s.old_ref += dor * dor;
-  }
-  s.x0_sq += Acc(x0) * Acc(x0);
+  s += nft_terms<HasRef>(Acc(beta), Acc(x0), Acc(eps), Acc(v_theta), Acc(v_old), Acc(v_ref));
 }
 
 //! Per-sample results: the sample's loss terms and the gradient coefficients.
@@ -194,12 +217,16 @@ DNFT_HOST_DEVICE inline nft_sample nft_finish_sample(const nft_sums<double>& s, 
   return out;
 }
 
-//! One gradient element from the sample's coefficients.
+//! One gradient element from the sample's coefficients:
+//! pos (v_pos - u) + neg (v_neg - u) + kl (v_theta - v_ref), evaluated as
+//! (pos + neg) common + (pos - neg) split + kl (v_theta - v_ref) (nft_parts). Same value, fewer
+//! operations, and exact where it should be: on-policy (split = 0) with r = 1/2 (pos = -neg)
+//! it is exactly 0 however the compiler contracts it into fused multiply-adds.
 template <bool HasRef, class R>
 DNFT_HOST_DEVICE DNFT_FORCEINLINE R nft_grad_element(R beta, R coef_pos, R coef_neg, R coef_kl, R x0, R eps, R v_theta,
                                                      R v_old, R v_ref) noexcept {
-  const nft_residual<R> r = nft_residuals(beta, v_theta, v_old, eps - x0);
-  R g = coef_pos * r.pos + coef_neg * r.neg;
+  const nft_residual_parts<R> q = nft_parts(beta, v_theta, v_old, eps - x0);
+  R g = (coef_pos + coef_neg) * q.common + (coef_pos - coef_neg) * q.split;
   if constexpr (HasRef) g += coef_kl * (v_theta - v_ref);
   return g;
 }

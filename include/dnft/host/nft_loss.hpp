@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 // dnft: the host backend of nft_loss: fused, one read pass for the per-sample sums and one
 // pass that writes the gradient while the sample is still in cache, threaded over samples.
+// Pass 1 sums float terms in fixed lanes per short block (vectorisable, no reassociation
+// needed), blocks in double; pass 2 streams large gradients past the cache. Measured against
+// the STREAM triad in bench/bench_nft_loss.cpp (bench/README.md).
 #pragma once
 // IWYU pragma: private
 
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include "dnft/detail/batch.hpp"
 #include "dnft/detail/noise.hpp"
@@ -15,80 +23,158 @@
 
 namespace dnft::detail {
 
-//! Elements per chunk: the unit in which generated noise is materialised (on the stack).
-inline constexpr index_t host_chunk = 1024;
+//! Lanes of the host loops: 32 bytes of T (one AVX register; two SSE or NEON registers). The
+//! lane structure is fixed, not taken from the target, so every build sums in the same order.
+template <class T>
+inline constexpr int host_lanes = sizeof(T) >= 32 ? 1 : int(32 / sizeof(T));
 
-//! Lanes of the per-sample sums: element k of a chunk goes to lane k % host_lanes (the tail
-//! beyond the last full group to lane 0), and the lanes are added in order at the end of the
-//! chunk. Contiguous and strided tensors follow this same order, so results do not depend on
-//! the memory layout.
-inline constexpr int host_lanes = 4;
+//! Elements per block in the pass-1 sums: within a block each lane accumulates in T (at most
+//! host_block / host_lanes terms, 32 for float), then the block's lane sums are added to
+//! double lane sums. So float data is summed with float arithmetic, yet the error stays that
+//! of a 32-term float sum per block, far inside what the tests allow.
+inline constexpr index_t host_block = 256;
 
-//! Pass 1 over one contiguous chunk. W independent lanes of sums, so the compiler can vectorise
-//! without reassociating a floating-point reduction (results are the same at any -O level).
+//! Gradients of at least this many bytes in total are written with non-temporal (streaming)
+//! stores: the kernel's footprint (six such tensors) is then comparable to a last-level
+//! cache, so the gradient would not stay in cache anyway, and streaming saves the read of
+//! every destination line that a normal store makes (half of the gradient's memory traffic).
+inline constexpr index_t host_stream_bytes = index_t{4} << 20;
+
+//! Pass 1 over `n` contiguous elements: adds the sample's sums to `out`. The order of every
+//! addition depends only on n, never on the thread or the call.
 template <bool HasRef, class T>
-DNFT_FORCEINLINE void nft_sums_unit(nft_sums<double>& out, double beta, const T* x0, const T* eps, const T* vt,
+DNFT_FORCEINLINE void nft_sums_unit(nft_sums<double>& out, T beta, const T* x0, const T* eps, const T* vt,
                                     const T* vo, const T* vr, index_t n) noexcept {
-  constexpr int W = host_lanes;
-  nft_sums<double> lane[W];
+  constexpr int W = host_lanes<T>;
+  constexpr int K = 8;  // the fields of nft_sums
+  double acc[K][W] = {};
+  const index_t full = n / W * W;
   index_t d = 0;
-  for (; d + W <= n; d += W)
-    for (int j = 0; j < W; ++j)
-      nft_accumulate<HasRef>(lane[j], beta, double(x0[d + j]), double(eps[d + j]), double(vt[d + j]),
-                             double(vo[d + j]), HasRef ? double(vr[d + j]) : 0.0);
+  while (d < full) {
+    const index_t end = full - d < host_block ? full : d + host_block;
+    T blk[K][W] = {};
+    for (; d < end; d += W) {
+      for (int j = 0; j < W; ++j) {
+        const nft_sums<T> e =
+            nft_terms<HasRef>(beta, x0[d + j], eps[d + j], vt[d + j], vo[d + j], HasRef ? vr[d + j] : T(0));
+        blk[0][j] += e.abs_pos;
+        blk[1][j] += e.abs_neg;
+        blk[2][j] += e.sq_pos;
+        blk[3][j] += e.sq_neg;
+        blk[4][j] += e.theta_old;
+        blk[5][j] += e.x0_sq;
+        if constexpr (HasRef) {
+          blk[6][j] += e.theta_ref;
+          blk[7][j] += e.old_ref;
+        }
+      }
+    }
+    for (int k = 0; k < (HasRef ? K : 6); ++k)
+      for (int j = 0; j < W; ++j) acc[k][j] += double(blk[k][j]);
+  }
+  nft_sums<double> s;
+  for (int j = 0; j < W; ++j) {
+    s.abs_pos += acc[0][j];
+    s.abs_neg += acc[1][j];
+    s.sq_pos += acc[2][j];
+    s.sq_neg += acc[3][j];
+    s.theta_old += acc[4][j];
+    s.x0_sq += acc[5][j];
+    s.theta_ref += acc[6][j];
+    s.old_ref += acc[7][j];
+  }
   for (; d < n; ++d)
-    nft_accumulate<HasRef>(lane[0], beta, double(x0[d]), double(eps[d]), double(vt[d]), double(vo[d]),
+    nft_accumulate<HasRef>(s, double(beta), double(x0[d]), double(eps[d]), double(vt[d]), double(vo[d]),
                            HasRef ? double(vr[d]) : 0.0);
-  for (int j = 0; j < W; ++j) out += lane[j];
+  out += s;
 }
 
-//! Pass 1 over one chunk [d0, d0 + n) of a sample of strided tensors, in the lane order of nft_sums_unit.
-template <bool HasRef, class T, class Args>
-void nft_sums_strided(nft_sums<double>& out, double beta, const Args& a, index_t i, index_t d0, const T* ep,
-                      index_t es, index_t n) noexcept {
-  constexpr int W = host_lanes;
-  nft_sums<double> lane[W];
-  auto acc = [&](nft_sums<double>& l, index_t k) {
-    const index_t d = d0 + k;
-    nft_accumulate<HasRef>(l, beta, double(a.x0(i, d)), double(ep[k * es]), double(a.v_theta(i, d)),
-                           double(a.v_old(i, d)), HasRef ? double(a.v_ref(i, d)) : 0.0);
-  };
-  index_t k = 0;
-  for (; k + W <= n; k += W)
-    for (int j = 0; j < W; ++j) acc(lane[j], k + j);
-  for (; k < n; ++k) acc(lane[0], k);
-  for (int j = 0; j < W; ++j) out += lane[j];
+//! Writes host_lanes<T> values to `dst`, streaming (non-temporal) if asked and possible;
+//! `dst` is then aligned to 32 bytes.
+template <class T>
+DNFT_FORCEINLINE void store_lanes(T* dst, const T* src, bool stream) noexcept {
+  constexpr int W = host_lanes<T>;
+#if defined(__AVX__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (stream) return _mm256_stream_ps(dst, _mm256_loadu_ps(src));
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (stream) return _mm256_stream_pd(dst, _mm256_loadu_pd(src));
+  }
+#elif defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (stream) {
+      _mm_stream_ps(dst, _mm_loadu_ps(src));
+      return _mm_stream_ps(dst + 4, _mm_loadu_ps(src + 4));
+    }
+  } else if constexpr (std::is_same_v<T, double>) {
+    if (stream) {
+      _mm_stream_pd(dst, _mm_loadu_pd(src));
+      return _mm_stream_pd(dst + 2, _mm_loadu_pd(src + 2));
+    }
+  }
+#endif
+  (void)stream;
+  for (int j = 0; j < W; ++j) dst[j] = src[j];
 }
 
+//! Whether store_lanes can stream values of type T on this target.
+template <class T>
+inline constexpr bool can_stream =
+#if defined(__SSE2__)
+    std::is_same_v<T, float> || std::is_same_v<T, double>;
+#else
+    false;
+#endif
+
+//! Orders earlier streaming stores before later stores (needed before another thread reads them).
+inline void stream_fence() noexcept {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
+//! Pass 2 over `n` contiguous elements: g[d] from the sample's coefficients. `g` may alias
+//! v_theta: every group of lanes is read completely before it is written.
 template <bool HasRef, class T>
 DNFT_FORCEINLINE void nft_grad_unit(T* g, T beta, T cp, T cn, T ck, const T* x0, const T* eps, const T* vt,
-                                    const T* vo, const T* vr, index_t n) noexcept {
-  for (index_t d = 0; d < n; ++d)
-    g[d] = nft_grad_element<HasRef>(beta, cp, cn, ck, x0[d], eps[d], vt[d], vo[d], HasRef ? vr[d] : T(0));
+                                    const T* vo, const T* vr, index_t n, bool stream) noexcept {
+  constexpr int W = host_lanes<T>;
+  index_t d = 0;
+  auto one = [&](index_t k) {
+    return nft_grad_element<HasRef>(beta, cp, cn, ck, x0[k], eps[k], vt[k], vo[k], HasRef ? vr[k] : T(0));
+  };
+  stream = stream && can_stream<T>;
+  if (stream)  // streaming stores need 32-byte aligned destinations: peel to alignment
+    for (; d < n && reinterpret_cast<std::uintptr_t>(g + d) % 32 != 0; ++d) g[d] = one(d);
+  for (; d + W <= n; d += W) {
+    T lanes[W];
+    for (int j = 0; j < W; ++j) lanes[j] = one(d + j);
+    store_lanes(g + d, lanes, stream);
+  }
+  for (; d < n; ++d) g[d] = one(d);
+  if (stream) stream_fence();
 }
 
 template <bool HasRef, bool HasGrad, class T, class Noise, class Time, class Adv>
 void nft_host_sample(const nft_args<T, host_space, Noise, Time, Adv>& a, const nft_params& p, index_t i, nft_sample& out,
-                     bool& bad) {
+                     bool& bad, T* scratch, bool stream) {
   const index_t D = a.x0.elements;
   const index_t B = a.x0.batch;
-  const bool unit = a.x0.unit_stride() && a.v_theta.unit_stride() && a.v_old.unit_stride() &&
+  index_t es = 1;
+  const T* ep = noise_chunk(a.noise, i, 0, D, scratch, es);  // Philox noise: generated once, into scratch
+  const bool unit = es == 1 && a.x0.unit_stride() && a.v_theta.unit_stride() && a.v_old.unit_stride() &&
                     (!HasRef || a.v_ref.unit_stride()) && (!HasGrad || a.grad.unit_stride());
-  T buf[host_chunk];
   const T* x0 = a.x0.sample(i);
   const T* vt = a.v_theta.sample(i);
   const T* vo = a.v_old.sample(i);
   const T* vr = HasRef ? a.v_ref.sample(i) : nullptr;
   nft_sums<double> s;
-  for (index_t d0 = 0; d0 < D; d0 += host_chunk) {
-    const index_t n = D - d0 < host_chunk ? D - d0 : host_chunk;
-    index_t es = 1;
-    const T* ep = noise_chunk(a.noise, i, d0, n, buf, es);
-    if (unit && es == 1) {
-      nft_sums_unit<HasRef>(s, p.beta, x0 + d0, ep, vt + d0, vo + d0, vr ? vr + d0 : nullptr, n);
-    } else {
-      nft_sums_strided<HasRef>(s, p.beta, a, i, d0, ep, es, n);
-    }
+  if (unit) {
+    nft_sums_unit<HasRef>(s, T(p.beta), x0, ep, vt, vo, vr, D);
+  } else {
+    for (index_t d = 0; d < D; ++d)
+      nft_accumulate<HasRef>(s, p.beta, double(a.x0(i, d)), double(ep[d * es]), double(a.v_theta(i, d)),
+                             double(a.v_old(i, d)), HasRef ? double(a.v_ref(i, d)) : 0.0);
   }
   if (!s.finite()) {
     bad = true;
@@ -98,17 +184,12 @@ void nft_host_sample(const nft_args<T, host_space, Noise, Time, Adv>& a, const n
   if constexpr (HasGrad) {
     const T beta = T(p.beta), cp = T(out.coef_pos), cn = T(out.coef_neg), ck = T(out.coef_kl);
     T* g = a.grad.sample(i);
-    for (index_t d0 = 0; d0 < D; d0 += host_chunk) {
-      const index_t n = D - d0 < host_chunk ? D - d0 : host_chunk;
-      index_t es = 1;
-      const T* ep = noise_chunk(a.noise, i, d0, n, buf, es);
-      if (unit && es == 1) {
-        nft_grad_unit<HasRef>(g + d0, beta, cp, cn, ck, x0 + d0, ep, vt + d0, vo + d0, vr ? vr + d0 : nullptr, n);
-      } else {
-        for (index_t d = d0; d < d0 + n; ++d)
-          a.grad(i, d) = nft_grad_element<HasRef>(beta, cp, cn, ck, a.x0(i, d), ep[(d - d0) * es], a.v_theta(i, d),
-                                                  a.v_old(i, d), HasRef ? a.v_ref(i, d) : T(0));
-      }
+    if (unit) {
+      nft_grad_unit<HasRef>(g, beta, cp, cn, ck, x0, ep, vt, vo, vr, D, stream);
+    } else {
+      for (index_t d = 0; d < D; ++d)
+        a.grad(i, d) = nft_grad_element<HasRef>(beta, cp, cn, ck, a.x0(i, d), ep[d * es], a.v_theta(i, d),
+                                                a.v_old(i, d), HasRef ? a.v_ref(i, d) : T(0));
     }
   }
 }
@@ -147,11 +228,14 @@ struct nft_loss_backend<host_executor> {
     const index_t B = a.x0.batch, D = a.x0.elements;
     std::vector<detail::nft_sample> per(static_cast<std::size_t>(B));
     std::vector<unsigned char> bad(static_cast<std::size_t>(B), 0);
-    constexpr index_t ops_per_element = std::is_same_v<Noise, philox_normal> ? 64 : 8;
+    constexpr bool philox = std::is_same_v<Noise, philox_normal>;
+    constexpr index_t ops_per_element = philox ? 64 : 8;
+    const bool stream = HasGrad && B * D * index_t(sizeof(T)) >= detail::host_stream_bytes;
     ex.bulk(B, D * ops_per_element, [&](index_t b, index_t e) {
+      std::vector<T> scratch(philox ? std::size_t(D) : 0);  // one sample of regenerated noise
       for (index_t i = b; i < e; ++i) {
         bool is_bad = false;
-        detail::nft_host_sample<HasRef, HasGrad>(a, p, i, per[std::size_t(i)], is_bad);
+        detail::nft_host_sample<HasRef, HasGrad>(a, p, i, per[std::size_t(i)], is_bad, scratch.data(), stream);
         bad[std::size_t(i)] = is_bad;
       }
     });
