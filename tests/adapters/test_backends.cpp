@@ -150,8 +150,10 @@ TEST_SUITE("adapters") {
         vold(d.vold.begin(), d.vold.end()), vref(d.vref.begin(), d.vref.end()), t(d.t.begin(), d.t.end()),
         adv(d.adv.begin(), d.adv.end());
     const auto ref = dnft_test::nft_reference(B, D, x0, eps, t, adv, vth, vold, &vref, options());
-    CHECK(raw.st.loss == doctest::Approx(ref.loss).epsilon(1e-12));
-    CHECK(raw.st.kl == doctest::Approx(ref.kl).epsilon(1e-12));
+    // float data, float element arithmetic (double across blocks): the float tolerance of
+    // tests/algorithm/test_nft_loss.cpp
+    CHECK(raw.st.loss == doctest::Approx(ref.loss).epsilon(2e-5));
+    CHECK(raw.st.kl == doctest::Approx(ref.kl).epsilon(2e-5));
     CHECK(raw.st.clipped_fraction == doctest::Approx(1.0 / B));
   }
 

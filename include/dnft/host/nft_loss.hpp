@@ -29,10 +29,10 @@ template <class T>
 inline constexpr int host_lanes = sizeof(T) >= 32 ? 1 : int(32 / sizeof(T));
 
 //! Elements per block in the pass-1 sums: within a block each lane accumulates in T (at most
-//! host_block / host_lanes terms, 32 for float), then the block's lane sums are added to
+//! nft_sum_block / host_lanes terms, 32 for float), then the block's lane sums are added to
 //! double lane sums. So float data is summed with float arithmetic, yet the error stays that
 //! of a 32-term float sum per block, far inside what the tests allow.
-inline constexpr index_t host_block = 256;
+inline constexpr index_t nft_sum_block = 256;
 
 //! Gradients of at least this many bytes in total are written with non-temporal (streaming)
 //! stores: the kernel's footprint (six such tensors) is then comparable to a last-level
@@ -40,18 +40,28 @@ inline constexpr index_t host_block = 256;
 //! every destination line that a normal store makes (half of the gradient's memory traffic).
 inline constexpr index_t host_stream_bytes = index_t{4} << 20;
 
-//! Pass 1 over `n` contiguous elements: adds the sample's sums to `out`. The order of every
-//! addition depends only on n, never on the thread or the call.
-template <bool HasRef, class T>
-DNFT_FORCEINLINE void nft_sums_unit(nft_sums<double>& out, T beta, const T* x0, const T* eps, const T* vt,
-                                    const T* vo, const T* vr, index_t n) noexcept {
+//! Reads element d of a strided array; with S = unit_stride the multiplication folds away.
+template <class T, class S>
+struct strided_ref {
+  const T* p;
+  S s;
+  DNFT_FORCEINLINE T operator[](index_t d) const noexcept { return p[d * s]; }
+};
+using unit_stride_t = std::integral_constant<index_t, 1>;
+
+//! Pass 1 over `n` elements read through strided_ref: adds the sample's sums to `out`. The order
+//! of every addition depends only on n (not on the layout, the thread or the call), so strided
+//! and contiguous tensors give bit-identical results.
+template <bool HasRef, class T, class X0, class Eps, class Vt, class Vo, class Vr>
+DNFT_FORCEINLINE void nft_sums_lanes(nft_sums<double>& out, T beta, X0 x0, Eps eps, Vt vt, Vo vo, Vr vr,
+                                     index_t n) noexcept {
   constexpr int W = host_lanes<T>;
   constexpr int K = 8;  // the fields of nft_sums
   double acc[K][W] = {};
   const index_t full = n / W * W;
   index_t d = 0;
   while (d < full) {
-    const index_t end = full - d < host_block ? full : d + host_block;
+    const index_t end = full - d < nft_sum_block ? full : d + nft_sum_block;
     T blk[K][W] = {};
     for (; d < end; d += W) {
       for (int j = 0; j < W; ++j) {
@@ -170,11 +180,12 @@ void nft_host_sample(const nft_args<T, host_space, Noise, Time, Adv>& a, const n
   const T* vr = HasRef ? a.v_ref.sample(i) : nullptr;
   nft_sums<double> s;
   if (unit) {
-    nft_sums_unit<HasRef>(s, T(p.beta), x0, ep, vt, vo, vr, D);
+    using R = strided_ref<T, unit_stride_t>;
+    nft_sums_lanes<HasRef>(s, T(p.beta), R{x0, {}}, R{ep, {}}, R{vt, {}}, R{vo, {}}, R{vr, {}}, D);
   } else {
-    for (index_t d = 0; d < D; ++d)
-      nft_accumulate<HasRef>(s, p.beta, double(a.x0(i, d)), double(ep[d * es]), double(a.v_theta(i, d)),
-                             double(a.v_old(i, d)), HasRef ? double(a.v_ref(i, d)) : 0.0);
+    using R = strided_ref<T, index_t>;
+    nft_sums_lanes<HasRef>(s, T(p.beta), R{x0, a.x0.elem_stride}, R{ep, es}, R{vt, a.v_theta.elem_stride},
+                           R{vo, a.v_old.elem_stride}, R{vr, HasRef ? a.v_ref.elem_stride : 0}, D);
   }
   if (!s.finite()) {
     bad = true;
