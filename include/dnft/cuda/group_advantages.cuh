@@ -27,6 +27,46 @@ static_assert(__cplusplus >= 202002L,
 #include "dnft/detail/advantages.hpp"
 #include "dnft/error.hpp"
 
+namespace dnft::cuda::detail {
+
+//! @brief The host backend's statistics and checks (its messages, group by group in id order)
+//! from the device's records: the totals, and per sorted position k the group record, the group
+//! id and the sample index. Throws value_error as the host backend does.
+template <class G>
+advantage_stats advantage_stats_of(const reward_totals& tot, const std::vector<group_record>& rec,
+                                   const std::vector<G>& ids, const std::vector<index_t>& order, bool global_std,
+                                   double eps, std::string_view fn) {
+  const index_t B = static_cast<index_t>(rec.size());
+  advantage_stats stats;
+  stats.reward_mean = tot.mean;
+  stats.reward_std = tot.std;
+  stats.min_group_size = B;
+  index_t zero_std = 0;
+  for (index_t k = 0; k < B; k += rec[std::size_t(k)].size) {
+    const group_record& g = rec[std::size_t(k)];
+    ++stats.groups;
+    stats.min_group_size = std::min(stats.min_group_size, g.size);
+    stats.max_group_size = std::max(stats.max_group_size, g.size);
+    zero_std += g.std == 0.0 ? 1 : 0;
+    const index_t first = order[std::size_t(k)];
+    const std::string id = std::to_string(ids[std::size_t(k)]);
+    if (!global_std && g.size == 1)
+      dnft::detail::fail<value_error>(fn, "group_ids",
+                                      "group " + id + " has a single member (sample " + std::to_string(first) +
+                                          "); the per-group std needs at least 2 members: use global_std = true or "
+                                          "larger groups");
+    const double denom = (global_std ? stats.reward_std : g.std) + eps;
+    if (!(denom > 0))
+      dnft::detail::fail<value_error>(fn, "eps",
+                                      "the rewards of group " + id + (global_std ? " (and all rewards)" : "") +
+                                          " are all equal and eps is 0: the advantages would be 0 / 0; use eps > 0");
+  }
+  stats.zero_std_fraction = double(zero_std) / double(stats.groups);
+  return stats;
+}
+
+}  // namespace dnft::cuda::detail
+
 namespace dnft {
 
 //! @brief CUDA backend of group_advantages. The samples are sorted stably by group id (CUB's
@@ -81,32 +121,7 @@ struct group_advantages_backend<cuda::executor> {
     const std::vector<G> ids = cd::fetch(ex, static_cast<const G*>(sorted_keys.data()), B);
     const std::vector<index_t> ord = cd::fetch(ex, static_cast<const index_t*>(order.data()), B);
 
-    // The host backend's statistics and checks, group by group in id order.
-    advantage_stats stats;
-    stats.reward_mean = tot.mean;
-    stats.reward_std = tot.std;
-    stats.min_group_size = B;
-    index_t zero_std = 0;
-    for (index_t k = 0; k < B; k += rec[std::size_t(k)].size) {
-      const cd::group_record& g = rec[std::size_t(k)];
-      ++stats.groups;
-      stats.min_group_size = std::min(stats.min_group_size, g.size);
-      stats.max_group_size = std::max(stats.max_group_size, g.size);
-      zero_std += g.std == 0.0 ? 1 : 0;
-      const index_t first = ord[std::size_t(k)];
-      const std::string id = std::to_string(ids[std::size_t(k)]);
-      if (!a.global_std && g.size == 1)
-        detail::fail<value_error>(fn, "group_ids",
-                                  "group " + id + " has a single member (sample " + std::to_string(first) +
-                                      "); the per-group std needs at least 2 members: use global_std = true or "
-                                      "larger groups");
-      const double denom = (a.global_std ? stats.reward_std : g.std) + a.eps;
-      if (!(denom > 0))
-        detail::fail<value_error>(fn, "eps",
-                                  "the rewards of group " + id + (a.global_std ? " (and all rewards)" : "") +
-                                      " are all equal and eps is 0: the advantages would be 0 / 0; use eps > 0");
-    }
-    stats.zero_std_fraction = double(zero_std) / double(stats.groups);
+    const advantage_stats stats = cd::advantage_stats_of(tot, rec, ids, ord, a.global_std, a.eps, fn);
 
     cd::group_advantage_kernel<<<blocks, threads, 0, st>>>(static_cast<const index_t*>(order.data()), a.rewards,
                                                            static_cast<const cd::group_record*>(records.data()),

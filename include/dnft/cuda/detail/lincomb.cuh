@@ -22,7 +22,7 @@ namespace dnft::cuda::detail {
 template <class T, class S, std::size_t N>
 bool groupable(const dnft::detail::lincomb_args<T, S, N>& a) noexcept {
   bool vec = groupable(a.out);
-  for (std::size_t k = 0; k < N; ++k) vec = vec && groupable(a.in[k]);
+  for (std::size_t k = 0; k != N; ++k) vec = vec && groupable(a.in[k]);
   return vec;
 }
 
@@ -35,11 +35,11 @@ DNFT_HOST_DEVICE void lincomb_thread(const dnft::detail::lincomb_args<T, S, N>& 
   constexpr std::size_t M = N > 0 ? N : 1;
   for (index_t d0 = r.begin + group_elements * index_t(tid); d0 < r.end; d0 += group_elements * block_threads) {
     T in[M][group_elements];
-    for (std::size_t k = 0; k < N; ++k) load_group(a.in[k], r.sample, d0, r.end, vec, in[k]);
+    for (std::size_t k = 0; k != N; ++k) load_group(a.in[k], r.sample, d0, r.end, vec, in[k]);
     T out[group_elements];
     for (int j = 0; j < group_elements; ++j) {
       T values[M];
-      for (std::size_t k = 0; k < N; ++k) values[k] = in[k][j];
+      for (std::size_t k = 0; k != N; ++k) values[k] = in[k][j];
       out[j] = dnft::detail::lincomb_element<N>(a.coef, values, a.constant);
     }
     store_group(a.out, r.sample, d0, r.end, vec, out);
