@@ -51,7 +51,8 @@ using vec_t = dnft::detail::vector_view<const double, dnft::host_space>;
 inline vec_t vec_of(const std::vector<double>& v) { return {v.data(), long(v.size()), 1}; }
 
 inline const dnft::cuda::launch_config h200 = dnft::cuda::launch_config_for(9, 0);
-inline const dnft::cuda::launch_config tiny{.blocks_per_sm = 1, .min_elements_per_block = 4, .max_blocks_per_sample = 5};
+inline const dnft::cuda::launch_config tiny{
+    .blocks_per_sm = 1, .min_elements_per_block = 4, .max_blocks_per_sample = 5};
 
 //! Calls f(w, range, tid) for every work item w and thread tid a launch over (B, D) with
 //! configuration c on `sms` multiprocessors would run (items in order, threads in order); returns

@@ -134,9 +134,8 @@ long emulate_transition(const dnft::detail::transition_log_prob_args<T, dnft::ho
     partials[std::size_t(w)] += cd::transition_thread_sum(a, r, tid, vec);
   });
   if constexpr (has_grad)
-    for_each_thread(B, D, c, sms, [&](long, const cd::chunk_range& r, int tid) {
-      cd::transition_thread_grad(a, r, tid, vec);
-    });
+    for_each_thread(B, D, c, sms,
+                    [&](long, const cd::chunk_range& r, int tid) { cd::transition_thread_grad(a, r, tid, vec); });
   long bad = -1;
   for (long i = 0; i < B; ++i)
     if (cd::sde_finish_one(g, partials.data(), i, D, a.scale, a.log_prob) != 0 && bad < 0) bad = i;
@@ -206,7 +205,8 @@ TEST_SUITE("cuda_host") {
             CAPTURE(layout);
             CAPTURE(c.min_elements_per_block);
             CAPTURE(philox);
-            const auto x0 = dnft_test::normal_data(std::size_t(B * D), 41), eps = dnft_test::normal_data(std::size_t(B * D), 42);
+            const auto x0 = dnft_test::normal_data(std::size_t(B * D), 41),
+                       eps = dnft_test::normal_data(std::size_t(B * D), 42);
             const auto t = times(B, 43);
             host_batch<T> hx(x0, B, D, layout), he(eps, B, D, layout), xt(B, D, layout), eo(B, D, layout),
                 uo(B, D, layout);
@@ -243,8 +243,8 @@ TEST_SUITE("cuda_host") {
     const auto x0 = dnft_test::normal_data(std::size_t(B * D), 44);
     const auto t = times(B, 45);
     host_batch<T> hx(x0, B, D, 0), xt(B, D, 0), eo(B, D, 0);
-    dnft::detail::forward_noise_args<T, dnft::host_space, dnft::philox_normal, vec_t> a{
-        hx.cview(), gen, vec_of(t), xt.view, eo.view, {}};
+    dnft::detail::forward_noise_args<T, dnft::host_space, dnft::philox_normal, vec_t> a{hx.cview(), gen,     vec_of(t),
+                                                                                        xt.view,    eo.view, {}};
     for (unsigned f : emulate_forward<true, false>(a, tiny, 1)) CHECK(f == 0u);
     const auto x = hx.values(), got = xt.values(), e = eo.values();
     std::vector<double> want(x.size());
@@ -271,8 +271,8 @@ TEST_SUITE("cuda_host") {
     for (int layout : {0, 1})
       for (const auto& c : {h200, tiny}) {
         host_batch<float> hx(x0, B, D, layout), he(eps, B, D, layout), xt(B, D, layout);
-        dnft::detail::forward_noise_args<float, dnft::host_space, dnft::detail::batch_view<const float, dnft::host_space>,
-                                         vec_t>
+        dnft::detail::forward_noise_args<float, dnft::host_space,
+                                         dnft::detail::batch_view<const float, dnft::host_space>, vec_t>
             a{hx.cview(), he.cview(), vec_of(t), xt.view, {}, {}};
         const auto f = emulate_forward<false, false>(a, c, 1);
         CHECK(f[0] == 0u);
@@ -336,7 +336,8 @@ TEST_SUITE("cuda_host") {
   TEST_CASE_TEMPLATE("flow_matching_loss's kernels on the CPU: half and bfloat16 storage against double", T,
                      __nv_bfloat16, __half) {
     const long B = 5, D = 333;
-    const auto x0r = dnft_test::normal_data(std::size_t(B * D), 55), epsr = dnft_test::normal_data(std::size_t(B * D), 56);
+    const auto x0r = dnft_test::normal_data(std::size_t(B * D), 55),
+               epsr = dnft_test::normal_data(std::size_t(B * D), 56);
     auto vr = dnft_test::normal_data(std::size_t(B * D), 57, 0.3);
     for (std::size_t k = 0; k < vr.size(); ++k) vr[k] += epsr[k] - x0r[k];
     const auto t = times(B, 58);
@@ -406,7 +407,8 @@ TEST_SUITE("cuda_host") {
     // the stable sort the device does with CUB, done here with the standard library
     std::vector<long> order(static_cast<std::size_t>(B));
     std::iota(order.begin(), order.end(), 0L);
-    std::stable_sort(order.begin(), order.end(), [&](long a, long b) { return ids[std::size_t(a)] < ids[std::size_t(b)]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](long a, long b) { return ids[std::size_t(a)] < ids[std::size_t(b)]; });
     std::vector<std::int64_t> sorted(static_cast<std::size_t>(B));
     for (long k = 0; k < B; ++k) sorted[std::size_t(k)] = ids[std::size_t(order[std::size_t(k)])];
     const dnft::detail::vector_view<const double, dnft::host_space> r{rewards.data(), B, 1};
@@ -469,8 +471,9 @@ TEST_SUITE("cuda_host") {
     const dnft::group_advantage_options no_eps{true, 0.0};
     const std::string zero = message_of<dnft::value_error>([&] { run(equal, no_eps); });
     CHECK(zero == message_of<dnft::value_error>([&] { host(equal, no_eps); }));
-    CHECK(zero == "dnft::group_advantages: eps: the rewards of group 1 (and all rewards) are all equal and eps is 0: "
-                  "the advantages would be 0 / 0; use eps > 0");
+    CHECK(zero ==
+          "dnft::group_advantages: eps: the rewards of group 1 (and all rewards) are all equal and eps is 0: "
+          "the advantages would be 0 / 0; use eps > 0");
     // the first non-finite reward, in sample order
     rewards[3] = nan_v;
     rewards[1] = inf_v;
@@ -491,7 +494,9 @@ TEST_SUITE("cuda_host") {
         for (long k = 0; k < n; ++k) m[std::size_t(k * stride)] = T(v[std::size_t(k)]);
         return m;
       };
-      auto view = [&](std::vector<T>& m) { return dnft::detail::vector_view<T, dnft::host_space>{m.data(), n, stride}; };
+      auto view = [&](std::vector<T>& m) {
+        return dnft::detail::vector_view<T, dnft::host_space>{m.data(), n, stride};
+      };
       auto cview = [&](const std::vector<T>& m) {
         return dnft::detail::vector_view<const T, dnft::host_space>{m.data(), n, stride};
       };
@@ -573,7 +578,8 @@ TEST_SUITE("cuda_host") {
         for (const auto& c : {h200, tiny}) {
           CAPTURE(D);
           CAPTURE(layout);
-          const auto a = dnft_test::normal_data(std::size_t(B * D), 67), b = dnft_test::normal_data(std::size_t(B * D), 68),
+          const auto a = dnft_test::normal_data(std::size_t(B * D), 67),
+                     b = dnft_test::normal_data(std::size_t(B * D), 68),
                      e = dnft_test::normal_data(std::size_t(B * D), 69);
           host_batch<T> ha(a, B, D, layout), hb(b, B, D, layout), he(e, B, D, layout), out(B, D, layout);
           auto run = [&](const auto& args) {
@@ -628,20 +634,21 @@ TEST_SUITE("cuda_host") {
         for (const auto& c : {h200, tiny}) {
           CAPTURE(D);
           CAPTURE(layout);
-          const auto x = dnft_test::normal_data(std::size_t(B * D), 71), v = dnft_test::normal_data(std::size_t(B * D), 72);
+          const auto x = dnft_test::normal_data(std::size_t(B * D), 71),
+                     v = dnft_test::normal_data(std::size_t(B * D), 72);
           host_batch<T> hx(x, B, D, layout), hv(v, B, D, layout), xn(B, D, layout);
           std::vector<double> lp(std::size_t(B), 0.0);
           using lp_t = dnft::detail::vector_view<double, dnft::host_space>;
           const lp_t lpv{lp.data(), B, 1};
-          dnft::detail::sde_step_args<T, dnft::host_space, lp_t> a{hx.cview(), hv.cview(), xn.view, gen, lpv,
-                                                                            tr.cx,      tr.cv,      tr.scale};
+          dnft::detail::sde_step_args<T, dnft::host_space, lp_t> a{hx.cview(), hv.cview(), xn.view, gen,
+                                                                   lpv,        tr.cx,      tr.cv,   tr.scale};
           CHECK(emulate_sde(a, c, 5) == -1);
           auto px = to_storage<T>(x), pv = to_storage<T>(v);
           std::vector<T> pxn(px.size());
           std::vector<double> hlp(static_cast<std::size_t>(B));
           dnft::sde_step(dnft::host, tr, view2(px, B, D), view2(pv, B, D), view2(pxn, B, D), gen, hlp);
           CHECK(xn.values() == widen(pxn));  // the host's element function on the same normals
-          check_close(lp, hlp, 1e-13, 0.0);   // squared deviations summed in another order
+          check_close(lp, hlp, 1e-13, 0.0);  // squared deviations summed in another order
           // the recomputation under the same velocity gives the step's log-probabilities bit for bit
           // (same chunks, threads and arithmetic), and a gradient as the host's
           std::vector<double> lp2(std::size_t(B), 0.0), hlp2(static_cast<std::size_t>(B));
@@ -686,8 +693,8 @@ TEST_SUITE("cuda_host") {
     const long B = 7;
     const dnft::gaussian_transition tr{.cx = 1.01, .cv = -0.2, .scale = 0.3, .std_dev = 0.45};
     const dnft::flow_grpo_options o{.clip_range = 0.05, .adv_clip_max = 2.0, .kl_weight = 0.3};
-    const dnft::detail::flow_grpo_params p{o.clip_range, o.adv_clip_max, o.kl_weight, tr.cx, tr.cv, tr.scale,
-                                           tr.std_dev};
+    const dnft::detail::flow_grpo_params p{o.clip_range, o.adv_clip_max, o.kl_weight, tr.cx,
+                                           tr.cv,        tr.scale,       tr.std_dev};
     for (long D : {1036L, 1037L})
       for (int layout : {0, 1, 2})
         for (const auto& c : {h200, tiny})
@@ -695,7 +702,8 @@ TEST_SUITE("cuda_host") {
             CAPTURE(D);
             CAPTURE(layout);
             CAPTURE(with_ref);
-            const auto x = dnft_test::normal_data(std::size_t(B * D), 76), vt = dnft_test::normal_data(std::size_t(B * D), 77),
+            const auto x = dnft_test::normal_data(std::size_t(B * D), 76),
+                       vt = dnft_test::normal_data(std::size_t(B * D), 77),
                        vr = dnft_test::normal_data(std::size_t(B * D), 78);
             auto xn = dnft_test::normal_data(std::size_t(B * D), 79, tr.scale);
             for (std::size_t k = 0; k < xn.size(); ++k) xn[k] += tr.cx * x[k] + tr.cv * vt[k];
@@ -715,10 +723,11 @@ TEST_SUITE("cuda_host") {
                 with_ref ? emulate_grpo<true, true>(a, p, c, 132) : emulate_grpo<false, true>(a, p, c, 132);
             for (const auto& r : e.rec) CHECK(r.flags == 0u);
             std::vector<T> pg(px.size());
-            const auto h = with_ref ? dnft::flow_grpo_loss(dnft::host, tr, view2(px, B, D), view2(pxn, B, D),
-                                                           view2(pvt, B, D), view2(pvr, B, D), lps, adv, view2(pg, B, D), o)
-                                    : dnft::flow_grpo_loss(dnft::host, tr, view2(px, B, D), view2(pxn, B, D),
-                                                           view2(pvt, B, D), dnft::none, lps, adv, view2(pg, B, D), o);
+            const auto h = with_ref
+                               ? dnft::flow_grpo_loss(dnft::host, tr, view2(px, B, D), view2(pxn, B, D),
+                                                      view2(pvt, B, D), view2(pvr, B, D), lps, adv, view2(pg, B, D), o)
+                               : dnft::flow_grpo_loss(dnft::host, tr, view2(px, B, D), view2(pxn, B, D),
+                                                      view2(pvt, B, D), dnft::none, lps, adv, view2(pg, B, D), o);
             CHECK(h.clip_fraction > 0.0);
             CHECK(h.clip_fraction < 1.0);
             const double tol = 1e-12;  // the sums in another order
@@ -747,8 +756,8 @@ TEST_SUITE("cuda_host") {
     xn[std::size_t(3 * D + 29)] = inf_v;
     host_batch<double> hx(x, B, D, 0), hxn(xn, B, D, 0), hvt(vt, B, D, 0),
         hg(std::vector<double>(x.size(), -7.0), B, D, 0);
-    dnft::detail::flow_grpo_args<double, dnft::host_space, vec_t, vec_t> a{
-        hx.cview(), hxn.cview(), hvt.cview(), {}, vec_of(lps), vec_of(adv), hg.view};
+    dnft::detail::flow_grpo_args<double, dnft::host_space, vec_t, vec_t> a{hx.cview(),  hxn.cview(), hvt.cview(), {},
+                                                                           vec_of(lps), vec_of(adv), hg.view};
     const auto e = emulate_grpo<false, true>(a, p, tiny, 1);
     CHECK(e.rec[0].flags == 0u);
     CHECK(e.rec[1].flags == unsigned(cd::grpo_flag_log_prob_nonfinite));

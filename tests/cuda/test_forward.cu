@@ -75,7 +75,8 @@ TEST_SUITE("cuda_device") {
     for (long D : {1036L, 70001L}) {
       const long B = D > 10000 ? 3 : 9;
       CAPTURE(D);
-      const auto x0 = dnft_test::normal_data(std::size_t(B * D), 101), eps = dnft_test::normal_data(std::size_t(B * D), 102);
+      const auto x0 = dnft_test::normal_data(std::size_t(B * D), 101),
+                 eps = dnft_test::normal_data(std::size_t(B * D), 102);
       const auto t = times(B, 103);
       const dnft::philox_normal gen{.seed = 104, .stream = dnft::stream_id(1, 2)};
       auto hx0 = to_storage<T>(x0), heps = to_storage<T>(eps);
@@ -86,7 +87,8 @@ TEST_SUITE("cuda_device") {
         CAPTURE(philox);
         std::vector<T> hxt(hx0.size()), heo(hx0.size()), huo(hx0.size());
         if (philox) {
-          dnft::forward_noise(dnft::host, view2(hx0, B, D), gen, t, view2(hxt, B, D), view2(heo, B, D), view2(huo, B, D));
+          dnft::forward_noise(dnft::host, view2(hx0, B, D), gen, t, view2(hxt, B, D), view2(heo, B, D),
+                              view2(huo, B, D));
           dnft::forward_noise(ex, dview(dx0, B, D), gen, dt, dview(dxt, B, D), dview(deo, B, D), dview(duo, B, D));
         } else {
           dnft::forward_noise(dnft::host, view2(hx0, B, D), view2(heps, B, D), t, view2(hxt, B, D), view2(heo, B, D),
@@ -145,8 +147,7 @@ TEST_SUITE("cuda_device") {
     const auto dt = ex.to_device(dnft_test::cast<float>(t));
     dnft::forward_noise(ex, dview(dx0, B, D), dview(deps, B, D), dt, dview(dxt, B, D), dnft::none, dview(duo, B, D));
     std::vector<double> xt(x0.size()), uo(x0.size());
-    dnft::forward_noise(dnft::host, view2(x0, B, D), view2(eps, B, D), t, view2(xt, B, D), dnft::none,
-                        view2(uo, B, D));
+    dnft::forward_noise(dnft::host, view2(x0, B, D), view2(eps, B, D), t, view2(xt, B, D), dnft::none, view2(uo, B, D));
     const double rel = std::is_same_v<T, __nv_bfloat16> ? 0x1p-8 : 0x1p-10;  // float arithmetic, one rounding to T
     check_close(widen(ex.to_host(dxt)), xt, rel, 0.0, underflow_error<T> + 1e-7);
     check_close(widen(ex.to_host(duo)), uo, rel, 0.0, underflow_error<T> + 1e-7);
@@ -164,7 +165,11 @@ TEST_SUITE("cuda_device") {
         {"t NaN", [](auto&, auto&, auto& t) { t[3] = nan_v; }},
         {"x0 inf", [](auto& x0, auto&, auto&) { x0[3 * 41 + 9] = inf_v; }},
         {"noise NaN", [](auto&, auto& eps, auto&) { eps[4 * 41 + 40] = nan_v; }},
-        {"x0 and noise", [](auto& x0, auto& eps, auto&) { x0[1 * 41 + 2] = -inf_v; eps[1 * 41 + 1] = nan_v; }},
+        {"x0 and noise",
+         [](auto& x0, auto& eps, auto&) {
+           x0[1 * 41 + 2] = -inf_v;
+           eps[1 * 41 + 1] = nan_v;
+         }},
     };
     for (const auto& c : cases) {
       CAPTURE(c.what);
@@ -234,10 +239,12 @@ TEST_SUITE("cuda_device") {
 
   // ---- flow_matching_loss ---------------------------------------------------------------------
 
-  TEST_CASE_TEMPLATE("flow_matching_loss on the device matches the host backend for every weighting", T, float, double) {
+  TEST_CASE_TEMPLATE("flow_matching_loss on the device matches the host backend for every weighting", T, float,
+                     double) {
     dnft::cuda::executor ex;
     const long B = 7, D = 1037;
-    const auto x0 = dnft_test::normal_data(std::size_t(B * D), 118), eps = dnft_test::normal_data(std::size_t(B * D), 119);
+    const auto x0 = dnft_test::normal_data(std::size_t(B * D), 118),
+               eps = dnft_test::normal_data(std::size_t(B * D), 119);
     auto v = dnft_test::normal_data(std::size_t(B * D), 120, 0.3);
     for (std::size_t k = 0; k < v.size(); ++k) v[k] += eps[k] - x0[k];
     auto t = times(B, 121);
@@ -260,7 +267,8 @@ TEST_SUITE("cuda_device") {
         } else {
           h = dnft::flow_matching_loss(dnft::host, view2(hx0, B, D), view2(heps, B, D), t, view2(hv, B, D),
                                        view2(hg, B, D), o);
-          g = dnft::flow_matching_loss(ex, dview(dx0, B, D), dview(deps, B, D), dt, dview(dv, B, D), dview(dg, B, D), o);
+          g = dnft::flow_matching_loss(ex, dview(dx0, B, D), dview(deps, B, D), dt, dview(dv, B, D), dview(dg, B, D),
+                                       o);
         }
         const auto gg = widen(ex.to_host(dg));
         // cosmap's weight 2 / (pi (1 - 2 t + 2 t^2)) may be computed with fused multiply-adds on the
@@ -287,7 +295,8 @@ TEST_SUITE("cuda_device") {
       }
     // without a gradient: the same statistics; deterministic
     const auto a = dnft::flow_matching_loss(ex, dview(dx0, B, D), dview(deps, B, D), dt, dview(dv, B, D), dnft::none);
-    const auto b = dnft::flow_matching_loss(ex, dview(dx0, B, D), dview(deps, B, D), dt, dview(dv, B, D), dview(dg, B, D));
+    const auto b =
+        dnft::flow_matching_loss(ex, dview(dx0, B, D), dview(deps, B, D), dt, dview(dv, B, D), dview(dg, B, D));
     CHECK(a.loss == b.loss);
     CHECK(a.mse == b.mse);
     // the gradient over v itself
@@ -361,8 +370,9 @@ TEST_SUITE("cuda_device") {
     const auto dt = ex.to_device(dnft_test::uniform_data(std::size_t(B), 133, 0.1, 0.9));
     CHECK(message_of<dnft::value_error>([&] {
             dnft::flow_matching_loss(ex, dview(dx0, B, D), dnft::philox_normal{1, 1}, dt, dview(dv, B, D), dnft::none);
-          }) == "dnft::flow_matching_loss: the squared error of sample 3 overflowed (inputs of magnitude above about "
-                "1e150); rescale the inputs");
+          }) ==
+          "dnft::flow_matching_loss: the squared error of sample 3 overflowed (inputs of magnitude above about "
+          "1e150); rescale the inputs");
   }
 
   // ---- group_advantages -----------------------------------------------------------------------
@@ -404,8 +414,8 @@ TEST_SUITE("cuda_device") {
     const auto dfr = ex.to_device(fr);
     const auto dsi = ex.to_device(small_ids);
     auto df = ex.allocate<float>(2 * long(small_ids.size()));
-    const auto ds =
-        dnft::group_advantages(ex, dfr, dsi, dnft::make_view(df.data(), {long(small_ids.size())}, {2}, dnft::device_space{}));
+    const auto ds = dnft::group_advantages(
+        ex, dfr, dsi, dnft::make_view(df.data(), {long(small_ids.size())}, {2}, dnft::device_space{}));
     const auto back = ex.to_host(df);
     for (std::size_t i = 0; i < hf.size(); ++i) CHECK(back[2 * i] == hf[i]);
     CHECK(ds.groups == 3);

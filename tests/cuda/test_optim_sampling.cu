@@ -2,6 +2,7 @@
 // The flat-buffer operations (soft update, EMA, gradient norm and clipping, AdamW), lincomb,
 // sde_step / transition_log_prob and flow_grpo_loss on dnft::cuda::executor against the host
 // backends on identical inputs, with stated tolerances; determinism, layouts and bad input.
+
 #include <doctest/doctest.h>
 
 #include <array>
@@ -39,8 +40,8 @@ constexpr double fma_tol = std::is_same_v<T, float> ? 3e-7 : 1e-15;
 TEST_SUITE("cuda_device") {
   // ---- flat-buffer operations -----------------------------------------------------------------
 
-  TEST_CASE_TEMPLATE("soft_update, ema_update, l2_norm, clip_grad_norm and adamw_step match the host backends", T, float,
-                     double) {
+  TEST_CASE_TEMPLATE("soft_update, ema_update, l2_norm, clip_grad_norm and adamw_step match the host backends", T,
+                     float, double) {
     dnft::cuda::executor ex;
     const long n = 5 * 8192 + 77;
     const auto th = dnft_test::cast<T>(dnft_test::normal_data(std::size_t(n), 201));
@@ -107,7 +108,8 @@ TEST_SUITE("cuda_device") {
           "dnft::clip_grad_norm: grads: the gradient norm is not finite: non-finite value inf at element 9001");
     const auto after = ex.to_host(dg);
     for (std::size_t k = 0; k < g.size(); ++k) CHECK(std::memcmp(&after[k], &g[k], sizeof(float)) == 0);
-    auto p = ex.to_device(std::vector<float>(std::size_t(n), 1.0f)), m = ex.allocate<float>(n), v = ex.allocate<float>(n);
+    auto p = ex.to_device(std::vector<float>(std::size_t(n), 1.0f)), m = ex.allocate<float>(n),
+         v = ex.allocate<float>(n);
     CHECK(message_of<dnft::value_error>([&] { dnft::adamw_step(ex, p, dg, m, v, 1); }) ==
           "dnft::adamw_step: grads: non-finite value at element 9001; nothing was updated");
     CHECK(ex.to_host(p) == std::vector<float>(std::size_t(n), 1.0f));
@@ -131,7 +133,9 @@ TEST_SUITE("cuda_device") {
     // a misaligned start (scalar accesses) gives the same values
     auto shifted = ex.allocate<T>(B * D + 1), sa = ex.allocate<T>(B * D + 1), sb = ex.allocate<T>(B * D + 1),
          sc = ex.allocate<T>(B * D + 1);
-    auto sv = [&](dnft::cuda::device_buffer<T>& x) { return dnft::make_view(x.data() + 1, {B, D}, dnft::device_space{}); };
+    auto sv = [&](dnft::cuda::device_buffer<T>& x) {
+      return dnft::make_view(x.data() + 1, {B, D}, dnft::device_space{});
+    };
     ex.copy(da, sv(sa));
     ex.copy(db, sv(sb));
     ex.copy(dc, sv(sc));
@@ -174,8 +178,8 @@ TEST_SUITE("cuda_device") {
     auto dgrad = ex.allocate<T>(B * D);
     std::vector<T> hgrad(x.size());
     dnft::transition_log_prob(ex, tr, dview(dx, B, D), dview(dxn, B, D), dview(dv, B, D), dlp2, dview(dgrad, B, D));
-    dnft::transition_log_prob(dnft::host, tr, view2(x, B, D), view2(gxn, B, D),
-                              view2(v, B, D), lp2_h, view2(hgrad, B, D));
+    dnft::transition_log_prob(dnft::host, tr, view2(x, B, D), view2(gxn, B, D), view2(v, B, D), lp2_h,
+                              view2(hgrad, B, D));
     const auto glp2 = ex.to_host(dlp2);
     check_close(glp2, glp, 1e-13, 0.0);
     check_close(glp2, lp2_h, 1e-12, 0.0);
@@ -201,13 +205,15 @@ TEST_SUITE("cuda_device") {
     CHECK(message_of<dnft::value_error>([&] {
             dnft::sde_step(ex, tr, dview(dx, B, D), dview(dv, B, D), dview(dxn, B, D), dnft::philox_normal{1, 2},
                            dnft::none);
-          }) == "dnft::sde_step: the squared deviations of sample 2 did not sum to a finite value (non-finite input, or "
-                "magnitudes above about 1e150)");
+          }) ==
+          "dnft::sde_step: the squared deviations of sample 2 did not sum to a finite value (non-finite input, or "
+          "magnitudes above about 1e150)");
     auto lp = ex.allocate<float>(B);
     CHECK(message_of<dnft::value_error>([&] {
             dnft::transition_log_prob(ex, tr, dview(dx, B, D), dview(dv, B, D), dview(dv, B, D), lp, dnft::none);
-          }) == "dnft::transition_log_prob: the squared deviations of sample 2 did not sum to a finite value "
-                "(non-finite input, or magnitudes above about 1e150)");
+          }) ==
+          "dnft::transition_log_prob: the squared deviations of sample 2 did not sum to a finite value "
+          "(non-finite input, or magnitudes above about 1e150)");
   }
 
   // ---- flow_grpo_loss -------------------------------------------------------------------------
@@ -217,7 +223,8 @@ TEST_SUITE("cuda_device") {
     const long B = 9, D = 2049;
     const dnft::gaussian_transition tr{.cx = 1.01, .cv = -0.2, .scale = 0.3, .std_dev = 0.45};
     const dnft::flow_grpo_options o{.clip_range = 0.05, .adv_clip_max = 2.0, .kl_weight = 0.3};
-    const auto xr = dnft_test::normal_data(std::size_t(B * D), 213), vtr = dnft_test::normal_data(std::size_t(B * D), 214);
+    const auto xr = dnft_test::normal_data(std::size_t(B * D), 213),
+               vtr = dnft_test::normal_data(std::size_t(B * D), 214);
     auto xnr = dnft_test::normal_data(std::size_t(B * D), 215, tr.scale);
     for (std::size_t k = 0; k < xnr.size(); ++k) xnr[k] += tr.cx * xr[k] + tr.cv * vtr[k];
     auto x = dnft_test::cast<T>(xr), xn = dnft_test::cast<T>(xnr), vt = dnft_test::cast<T>(vtr),
@@ -235,16 +242,14 @@ TEST_SUITE("cuda_device") {
     for (bool with_ref : {true, false}) {
       CAPTURE(with_ref);
       std::vector<T> hg(x.size());
-      const auto h =
-          with_ref ? dnft::flow_grpo_loss(dnft::host, tr, view2(x, B, D), view2(xn, B, D), view2(vt, B, D),
-                                          view2(vr, B, D), lps, adv_f, view2(hg, B, D), o)
-                   : dnft::flow_grpo_loss(dnft::host, tr, view2(x, B, D), view2(xn, B, D), view2(vt, B, D), dnft::none,
-                                          lps, adv_f, view2(hg, B, D), o);
-      const auto g =
-          with_ref ? dnft::flow_grpo_loss(ex, tr, dview(dx, B, D), dview(dxn, B, D), dview(dvt, B, D),
-                                          dview(dvr, B, D), dlps, dadv, dview(dg, B, D), o)
-                   : dnft::flow_grpo_loss(ex, tr, dview(dx, B, D), dview(dxn, B, D), dview(dvt, B, D), dnft::none, dlps,
-                                          dadv, dview(dg, B, D), o);
+      const auto h = with_ref ? dnft::flow_grpo_loss(dnft::host, tr, view2(x, B, D), view2(xn, B, D), view2(vt, B, D),
+                                                     view2(vr, B, D), lps, adv_f, view2(hg, B, D), o)
+                              : dnft::flow_grpo_loss(dnft::host, tr, view2(x, B, D), view2(xn, B, D), view2(vt, B, D),
+                                                     dnft::none, lps, adv_f, view2(hg, B, D), o);
+      const auto g = with_ref ? dnft::flow_grpo_loss(ex, tr, dview(dx, B, D), dview(dxn, B, D), dview(dvt, B, D),
+                                                     dview(dvr, B, D), dlps, dadv, dview(dg, B, D), o)
+                              : dnft::flow_grpo_loss(ex, tr, dview(dx, B, D), dview(dxn, B, D), dview(dvt, B, D),
+                                                     dnft::none, dlps, dadv, dview(dg, B, D), o);
       CHECK(h.clip_fraction > 0.0);
       CHECK(h.clip_fraction < 1.0);
       const double tol = 1e-11;  // double sums in another order (and fused multiply-adds)

@@ -27,7 +27,8 @@ namespace {
 using dnft::index_t;
 
 //! v[i, r] = sum_k W[r, k] x[i, k] for one (i, r) per thread.
-__global__ void linear_forward_kernel(const float* __restrict__ w, const dnft::tensor_view<const float, 2, dnft::device_space> x,
+__global__ void linear_forward_kernel(const float* __restrict__ w,
+                                      const dnft::tensor_view<const float, 2, dnft::device_space> x,
                                       const dnft::tensor_view<float, 2, dnft::device_space> v) {
   const index_t rows = x.extents[0], d = x.extents[1];
   const index_t stride = index_t(gridDim.x) * index_t(blockDim.x);
@@ -73,8 +74,8 @@ class device_linear {
       : ex_(ex), d_(d), w_(ex.to_device(w)), g_(ex.allocate<float>(d * d)) {
     zero_grad();
   }
-  device_linear(const device_linear& o) : ex_(o.ex_), d_(o.d_), w_(ex_.allocate<float>(o.d_ * o.d_)),
-                                          g_(ex_.allocate<float>(o.d_ * o.d_)) {
+  device_linear(const device_linear& o)
+      : ex_(o.ex_), d_(o.d_), w_(ex_.allocate<float>(o.d_ * o.d_)), g_(ex_.allocate<float>(o.d_ * o.d_)) {
     ex_.copy(o.w_, w_);
     ex_.copy(o.g_, g_);
   }
@@ -93,14 +94,16 @@ class device_linear {
   index_t dim() const { return d_; }
   int null_condition() const { return -1; }
 
-  void predict(dnft::tensor_view<const float, 2, dnft::device_space> x, dnft::tensor_view<const float, 1, dnft::device_space>,
-               std::span<const int>, dnft::tensor_view<float, 2, dnft::device_space> v) {
+  void predict(dnft::tensor_view<const float, 2, dnft::device_space> x,
+               dnft::tensor_view<const float, 1, dnft::device_space>, std::span<const int>,
+               dnft::tensor_view<float, 2, dnft::device_space> v) {
     linear_forward_kernel<<<blocks(x.extents[0] * d_), 128, 0, ex_.stream()>>>(w_.data(), x, v);
     dnft::cuda::check_launch();
   }
   //! predict, keeping a packed copy of x for backward.
-  void forward(dnft::tensor_view<const float, 2, dnft::device_space> x, dnft::tensor_view<const float, 1, dnft::device_space> t,
-               std::span<const int> c, dnft::tensor_view<float, 2, dnft::device_space> v) {
+  void forward(dnft::tensor_view<const float, 2, dnft::device_space> x,
+               dnft::tensor_view<const float, 1, dnft::device_space> t, std::span<const int> c,
+               dnft::tensor_view<float, 2, dnft::device_space> v) {
     if (x_.size() < x.extents[0] * d_) x_ = ex_.allocate<float>(x.extents[0] * d_);
     pack_kernel<<<blocks(x.extents[0] * d_), 128, 0, ex_.stream()>>>(x, x_.data());
     dnft::cuda::check_launch();
@@ -217,9 +220,7 @@ using host_grpo = dnft::flow_grpo_trainer<host_linear, host_reward, prompts>;
 
 constexpr index_t dim = 3;
 
-std::vector<float> initial_w() {
-  return {0.9f, -0.2f, 0.1f, 0.3f, 1.1f, -0.4f, -0.1f, 0.2f, 0.8f};
-}
+std::vector<float> initial_w() { return {0.9f, -0.2f, 0.1f, 0.3f, 1.1f, -0.4f, -0.1f, 0.2f, 0.8f}; }
 
 template <class Config>
 Config small_config() {

@@ -54,8 +54,8 @@ struct flow_grpo_loss_backend<cuda::executor> {
     cd::grpo_sums_kernel<HasRef><<<g.grid, cuda::block_threads, 0, st>>>(a, p, g, vec, partials.data());
     cuda::check_launch();
     constexpr int finish_threads = 128;
-    cd::grpo_finish_kernel<HasRef><<<cd::blocks_for(B, finish_threads), finish_threads, 0, st>>>(
-        a, p, g, partials.data(), records.data());
+    cd::grpo_finish_kernel<HasRef>
+        <<<cd::blocks_for(B, finish_threads), finish_threads, 0, st>>>(a, p, g, partials.data(), records.data());
     cuda::check_launch();
     if constexpr (HasGrad) {
       cd::grpo_grad_kernel<HasRef><<<g.grid, cuda::block_threads, 0, st>>>(a, p, g, vec, records.data());
@@ -68,7 +68,8 @@ struct flow_grpo_loss_backend<cuda::executor> {
     for (const auto& r : rec) any |= r.flags;
     if (any != 0) {
       // The host front door's and backend's checks and messages, in their order.
-      if (any & cd::grpo_flag_log_prob_nonfinite) cd::require_device_finite(ex, a.log_prob_sample, "log_prob_sample", fn);
+      if (any & cd::grpo_flag_log_prob_nonfinite)
+        cd::require_device_finite(ex, a.log_prob_sample, "log_prob_sample", fn);
       if (any & cd::grpo_flag_adv_nonfinite) cd::require_device_finite(ex, a.adv, "adv", fn);
       for (index_t i = 0; i < B; ++i) {
         if (!(rec[std::size_t(i)].flags & cd::grpo_flag_sums_nonfinite)) continue;

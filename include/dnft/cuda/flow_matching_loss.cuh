@@ -57,7 +57,7 @@ struct flow_matching_loss_backend<cuda::executor> {
     cuda::check_launch();
     constexpr int finish_threads = 128;
     cd::fm_finish_kernel<<<cd::blocks_for(B, finish_threads), finish_threads, 0, st>>>(a, g, w, partials.data(),
-                                                                                        records.data());
+                                                                                       records.data());
     cuda::check_launch();
     if constexpr (HasGrad) {
       cd::fm_grad_kernel<<<g.grid, cuda::block_threads, 0, st>>>(a, g, vec, records.data());

@@ -86,8 +86,8 @@ struct group_advantages_backend<cuda::executor> {
     namespace cd = cuda::detail;
     const index_t B = a.rewards.size;
     if (B > index_t(std::numeric_limits<int>::max()))
-      detail::fail<shape_error>(fn, "rewards", "the CUDA backend takes at most 2^31 - 1 samples, got " +
-                                                   std::to_string(B));
+      detail::fail<shape_error>(fn, "rewards",
+                                "the CUDA backend takes at most 2^31 - 1 samples, got " + std::to_string(B));
     cd::device_guard guard(ex.device());
     cudaStream_t st = ex.stream();
     constexpr int threads = 128;
@@ -124,8 +124,8 @@ struct group_advantages_backend<cuda::executor> {
     const advantage_stats stats = cd::advantage_stats_of(tot, rec, ids, ord, a.global_std, a.eps, fn);
 
     cd::group_advantage_kernel<<<blocks, threads, 0, st>>>(static_cast<const index_t*>(order.data()), a.rewards,
-                                                           static_cast<const cd::group_record*>(records.data()),
-                                                           a.out, a.global_std, stats.reward_std, a.eps);
+                                                           static_cast<const cd::group_record*>(records.data()), a.out,
+                                                           a.global_std, stats.reward_std, a.eps);
     cuda::check_launch();
     return stats;
   }

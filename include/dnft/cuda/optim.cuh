@@ -112,9 +112,9 @@ struct grad_norm_backend<cuda::executor> {
 template <>
 struct adamw_backend<cuda::executor> {
   template <class T, class S>
-  static void run(const cuda::executor& ex, const detail::vector_view<T, S>& p, const detail::vector_view<const T, S>& g,
-                  const detail::vector_view<T, S>& m, const detail::vector_view<T, S>& v,
-                  const detail::adamw_scalars& s) {
+  static void run(const cuda::executor& ex, const detail::vector_view<T, S>& p,
+                  const detail::vector_view<const T, S>& g, const detail::vector_view<T, S>& m,
+                  const detail::vector_view<T, S>& v, const detail::adamw_scalars& s) {
     if (p.size == 0) return;
     cuda::detail::device_guard guard(ex.device());
     cuda::detail::adamw_kernel<<<cuda::detail::flat_blocks(ex, p.size), cuda::block_threads, 0, ex.stream()>>>(

@@ -112,8 +112,8 @@ DNFT_HOST_DEVICE fm_device_sample fm_finish_one(const dnft::detail::flow_matchin
   if (!(r.t >= 0.0 && r.t <= 1.0)) r.flags |= forward_flag_t_range;
   if (w == time_weighting::sigma_sqrt && !(r.t > 0.0)) r.flags |= forward_flag_t_not_positive;
   if (!dnft::detail::isfinite(sum)) r.flags |= forward_flag_nonfinite;
-  r.s = dnft::detail::fm_finish_sample(sum, r.t, static_cast<double>(a.x0.elements), static_cast<double>(a.x0.batch),
-                                       w);
+  r.s =
+      dnft::detail::fm_finish_sample(sum, r.t, static_cast<double>(a.x0.elements), static_cast<double>(a.x0.batch), w);
   return r;
 }
 
@@ -122,8 +122,8 @@ DNFT_HOST_DEVICE fm_device_sample fm_finish_one(const dnft::detail::flow_matchin
 //! the host rounds it to T), stored rounded to T. grad may alias v: each element is read and
 //! written by the same thread.
 template <class T, class S, class Noise, class Time>
-DNFT_HOST_DEVICE void fm_thread_grad(const dnft::detail::flow_matching_args<T, S, Noise, Time>& a,
-                                     const chunk_range& r, int tid, bool vec, const fm_device_sample& rec) {
+DNFT_HOST_DEVICE void fm_thread_grad(const dnft::detail::flow_matching_args<T, S, Noise, Time>& a, const chunk_range& r,
+                                     int tid, bool vec, const fm_device_sample& rec) {
   using R = compute_t<T>;
   const R coef = static_cast<R>(rec.s.coef);
   for (index_t d0 = r.begin + group_elements * index_t(tid); d0 < r.end; d0 += group_elements * block_threads) {

@@ -67,8 +67,8 @@ std::vector<T> sample_to_host(const executor& ex, const dnft::detail::batch_view
 
 //! The first non-finite element of sample i of a device tensor: its index and value.
 template <class T, class S>
-bool sample_find_nonfinite(const executor& ex, const dnft::detail::batch_view<const T, S>& v, index_t i,
-                           index_t& d_out, double& v_out) {
+bool sample_find_nonfinite(const executor& ex, const dnft::detail::batch_view<const T, S>& v, index_t i, index_t& d_out,
+                           double& v_out) {
   const std::vector<T> h = sample_to_host(ex, v, i);
   for (std::size_t d = 0; d < h.size(); ++d) {
     const double x = to_double(h[d]);
@@ -109,7 +109,7 @@ inline dnft::detail::vector_view<const double, host_space> host_vector(const std
 //! The front door's check of per-sample values in [lo, hi] on device values (its message).
 template <class V>
 void require_device_values_in(const executor& ex, const V& v, double lo, double hi, std::string_view name,
-                       std::string_view fn) {
+                              std::string_view fn) {
   const std::vector<double> h = vector_to_host(ex, v);
   dnft::detail::require_values_in(host_vector(h), lo, hi, name, fn);
 }

@@ -27,8 +27,8 @@ namespace dnft::cuda::detail {
 //! of the squared deviations of the stored x' from the mean. x_next may be x: each element is
 //! read and written by the same thread.
 template <class T, class S, class LogP>
-DNFT_HOST_DEVICE double sde_step_thread(const dnft::detail::sde_step_args<T, S, LogP>& a, const chunk_range& r,
-                                        int tid, bool vec) noexcept {
+DNFT_HOST_DEVICE double sde_step_thread(const dnft::detail::sde_step_args<T, S, LogP>& a, const chunk_range& r, int tid,
+                                        bool vec) noexcept {
   double s = 0;
   for (index_t d0 = r.begin + group_elements * index_t(tid); d0 < r.end; d0 += group_elements * block_threads) {
     T x[group_elements], v[group_elements], xn[group_elements];
@@ -49,8 +49,8 @@ DNFT_HOST_DEVICE double sde_step_thread(const dnft::detail::sde_step_args<T, S, 
 //! @brief Pass 2 of both for sample i: its partial sums added in chunk order, log_prob[i] from
 //! gaussian_log_prob (the host's function) when asked for; returns 1 when the sum is not finite.
 template <class LogP>
-DNFT_HOST_DEVICE unsigned char sde_finish_one(const sample_grid& g, const double* partials, index_t i,
-                                              index_t elements, double scale, const LogP& log_prob) noexcept {
+DNFT_HOST_DEVICE unsigned char sde_finish_one(const sample_grid& g, const double* partials, index_t i, index_t elements,
+                                              double scale, const LogP& log_prob) noexcept {
   double sum = 0;
   for (index_t c = 0; c < g.per_sample; ++c) sum += partials[i * g.per_sample + c];
   if constexpr (!std::is_same_v<LogP, dnft::detail::no_output>)

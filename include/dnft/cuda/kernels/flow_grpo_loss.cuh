@@ -25,8 +25,8 @@ __global__ void __launch_bounds__(block_threads)
   using block_reduce = cub::BlockReduce<dnft::detail::flow_grpo_sums, block_threads>;
   __shared__ typename block_reduce::TempStorage tmp;
   for (index_t w = blockIdx.x; w < g.items; w += gridDim.x) {
-    const dnft::detail::flow_grpo_sums s = grpo_thread_sums<HasRef>(a, p, chunk_of(g, w, a.x.elements),
-                                                                     int(threadIdx.x), vec);
+    const dnft::detail::flow_grpo_sums s =
+        grpo_thread_sums<HasRef>(a, p, chunk_of(g, w, a.x.elements), int(threadIdx.x), vec);
     const dnft::detail::flow_grpo_sums total = block_reduce(tmp).Reduce(s, grpo_sums_plus{});
     if (threadIdx.x == 0) partials[w] = total;
     __syncthreads();

@@ -19,7 +19,9 @@ static_assert(__cplusplus >= 202002L,
 namespace dnft::cuda::detail {
 
 //! The first element of this thread in a grid-stride loop, and the stride.
-__device__ inline index_t flat_first() noexcept { return index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); }
+__device__ inline index_t flat_first() noexcept {
+  return index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x);
+}
 __device__ inline index_t flat_stride() noexcept { return index_t(gridDim.x) * index_t(blockDim.x); }
 
 template <class T, class S>
