@@ -185,7 +185,9 @@ struct host_reward {
   }
 };
 
-//! A reward that takes device views only (it copies what it needs itself).
+//! A reward that takes device views only. It reads them with a plain cudaMemcpy (the legacy
+//! stream, not the trainer's): by the rule of dnft::reward the trainer's work is finished when a
+//! reward is called with its samples in place.
 struct device_reward {
   void operator()(dnft::tensor_view<const float, 2, dnft::device_space> x, std::span<const int> c,
                   std::span<double> out) const {

@@ -26,8 +26,8 @@ concept host_reward =
 //! For samples in memory space `Space` a reward is either a host_reward (it takes host views:
 //! a trainer whose samples live elsewhere, e.g. on a GPU, copies them to a host buffer first and
 //! passes a host view) or invocable with views in `Space` itself (it gets the samples where they
-//! are, e.g. a device view for a reward that runs on the GPU). A reward invocable with both gets
-//! the host copy.
+//! are, e.g. a device view for a reward that runs on the GPU; the trainer's work on them is
+//! finished when it is called). A reward invocable with both gets the host copy.
 //!
 //! @par Customization
 //! Provide `void operator()(tensor_view<const T, 2, host_space> x0, std::span<const Cond> c,
