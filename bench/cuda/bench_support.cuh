@@ -6,10 +6,12 @@
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "dnft/cuda/cuda.cuh"
 
@@ -43,17 +45,22 @@ class event_timer {
 };
 
 //! Runs `f` (which enqueues work on ex's stream) once to warm up, then once per iteration, each
-//! timed by events; the reported time is the events' (UseManualTime).
+//! timed by events; the reported time is the events' (UseManualTime). Returns the total of the
+//! timed iterations in seconds.
 template <class F>
-void timed_loop(benchmark::State& state, const dnft::cuda::executor& ex, F&& f) {
+double timed_loop(benchmark::State& state, const dnft::cuda::executor& ex, F&& f) {
   f();
   ex.synchronize();
   event_timer timer;
+  double total = 0;
   for (auto _ : state) {
     timer.start(ex.stream());
     f();
-    state.SetIterationTime(timer.stop(ex.stream()));
+    const double s = timer.stop(ex.stream());
+    total += s;
+    state.SetIterationTime(s);
   }
+  return total;
 }
 
 //! The baseline: cudaMemcpyAsync device to device of range(0) bytes; bytes processed counts
@@ -68,6 +75,23 @@ inline void BM_memcpy_d2d(benchmark::State& state) {
     dnft::cuda::check(cudaMemcpyAsync(b.data(), a.data(), bytes, cudaMemcpyDeviceToDevice, ex.stream()));
   });
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(2 * bytes));
+}
+
+//! Median seconds of `reps` device-to-device copies of `bytes` bytes on ex's stream (each timed by
+//! events): the baseline a bandwidth-bound kernel moving 2 x bytes is compared with in its own run.
+inline double memcpy_seconds(const dnft::cuda::executor& ex, void* dst, const void* src, std::size_t bytes,
+                             int reps = 15) {
+  event_timer timer;
+  std::vector<double> t;
+  dnft::cuda::check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ex.stream()));  // warm-up
+  ex.synchronize();
+  for (int r = 0; r < reps; ++r) {
+    timer.start(ex.stream());
+    dnft::cuda::check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, ex.stream()));
+    t.push_back(timer.stop(ex.stream()));
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
 }
 
 //! main(): runs the registered benchmarks when a CUDA device is present. Without one it says so

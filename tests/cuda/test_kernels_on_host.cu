@@ -15,45 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "nft_support.cuh"
+#include "kernel_support.cuh"
 
 using namespace dnft_cuda_test;
 namespace cd = dnft::cuda::detail;
 
 namespace {
-
-//! Host memory laid out as a (B, D) batch with the given strides (elements beyond the view are 0).
-template <class T>
-struct host_batch {
-  std::vector<T> mem;
-  dnft::detail::batch_view<T, dnft::host_space> view;
-  //! layout: 0 row-major, 1 column-major, 2 row-major starting one element into the allocation
-  //! The view starts on a 32-byte boundary (layouts 0 and 1), so groups may be loaded as vectors.
-  host_batch(const std::vector<double>& v, long B, long D, int layout) : mem(std::size_t(B * D + 1 + 32)) {
-    std::size_t first = 0;
-    while (reinterpret_cast<std::uintptr_t>(mem.data() + first) % 32 != 0) ++first;
-    view.data = mem.data() + first + (layout == 2 ? 1 : 0);
-    view.batch = B;
-    view.elements = D;
-    view.sample_stride = layout == 1 ? 1 : D;
-    view.elem_stride = layout == 1 ? B : 1;
-    for (long i = 0; i < B; ++i)
-      for (long d = 0; d < D; ++d)
-        view(i, d) = dnft::cuda::from_compute<T>(dnft::cuda::compute_t<T>(v[std::size_t(i * D + d)]));
-  }
-  dnft::detail::batch_view<const T, dnft::host_space> cview() const {
-    return {view.data, view.batch, view.elements, view.sample_stride, view.elem_stride};
-  }
-  std::vector<double> values() const {
-    std::vector<double> r(std::size_t(view.batch * view.elements));
-    for (long i = 0; i < view.batch; ++i)
-      for (long d = 0; d < view.elements; ++d)
-        r[std::size_t(i * view.elements + d)] = dnft::cuda::to_double(view(i, d));
-    return r;
-  }
-};
-
-using vec_t = dnft::detail::vector_view<const double, dnft::host_space>;
 
 struct emulated {
   dnft::nft_stats st;
@@ -123,9 +90,6 @@ struct host_problem {
 dnft::detail::nft_params params_of(const dnft::nft_options& o) {
   return {o.beta, o.adv_clip_max, o.kl_weight, o.weight_floor, o.mode, o.space, o.weighting};
 }
-
-const dnft::cuda::launch_config h200 = dnft::cuda::launch_config_for(9, 0);
-const dnft::cuda::launch_config tiny{.blocks_per_sm = 1, .min_elements_per_block = 4, .max_blocks_per_sample = 5};
 
 }  // namespace
 

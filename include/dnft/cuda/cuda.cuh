@@ -16,10 +16,23 @@ static_assert(__cplusplus >= 202002L,
 //!   dnft::cuda::executor ex;
 //!   auto stats = dnft::nft_loss(ex, x0, noise, t, adv, v_theta, v_old, v_ref, grad);
 //! @endcode
+//! Every algorithm of include/dnft/algorithm has a backend for dnft::cuda::executor here:
+//! fill_normal, fill_times, forward_noise, flow_matching_loss, nft_loss, group_advantages,
+//! lincomb, sde_step / transition_log_prob, flow_grpo_loss, soft_update / ema_update,
+//! l2_norm / clip_grad_norm and adamw_step.
 
-#include "dnft/cuda/error.cuh"      // IWYU pragma: export
-#include "dnft/cuda/execution.cuh"  // IWYU pragma: export
-#include "dnft/cuda/nft_loss.cuh"   // IWYU pragma: export
-#include "dnft/cuda/numeric.cuh"    // IWYU pragma: export
-#include "dnft/cuda/random.cuh"     // IWYU pragma: export
-#include "dnft/cuda/tuning.cuh"     // IWYU pragma: export
+#include "dnft/cuda/error.cuh"               // IWYU pragma: export
+#include "dnft/cuda/execution.cuh"           // IWYU pragma: export
+#include "dnft/cuda/fill_normal.cuh"         // IWYU pragma: export
+#include "dnft/cuda/fill_times.cuh"          // IWYU pragma: export
+#include "dnft/cuda/flow_grpo_loss.cuh"      // IWYU pragma: export
+#include "dnft/cuda/flow_matching_loss.cuh"  // IWYU pragma: export
+#include "dnft/cuda/forward_noise.cuh"       // IWYU pragma: export
+#include "dnft/cuda/group_advantages.cuh"    // IWYU pragma: export
+#include "dnft/cuda/lincomb.cuh"             // IWYU pragma: export
+#include "dnft/cuda/nft_loss.cuh"            // IWYU pragma: export
+#include "dnft/cuda/numeric.cuh"             // IWYU pragma: export
+#include "dnft/cuda/optim.cuh"               // IWYU pragma: export
+#include "dnft/cuda/random.cuh"              // IWYU pragma: export
+#include "dnft/cuda/sde_step.cuh"            // IWYU pragma: export
+#include "dnft/cuda/tuning.cuh"              // IWYU pragma: export

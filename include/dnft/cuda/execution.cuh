@@ -381,6 +381,30 @@ class executor {
     return v;
   }
 
+  //! @brief Copies n elements from memory this executor reads (device or managed) at `src` to
+  //! host memory at `dst`, and waits for the copy (and earlier work on the stream). The hook
+  //! dnft::detail::copy_to_host (train/common.hpp) calls for executors that cannot read the host.
+  template <class T>
+  void copy_to_host(const T* src, T* dst, index_t n) const {
+    static_assert(std::is_trivially_copyable_v<T>, "dnft::cuda::executor::copy_to_host: T must be trivially copyable");
+    if (n <= 0) return;
+    detail::device_guard g(state_->device);
+    check(cudaMemcpyAsync(dst, src, static_cast<std::size_t>(n) * sizeof(T), cudaMemcpyDefault, state_->stream));
+    check(cudaStreamSynchronize(state_->stream));
+  }
+
+  //! @brief Copies n elements from host memory at `src` to memory this executor reads at `dst`,
+  //! in stream order, and waits for the copy, so `src` may be released when this returns.
+  template <class T>
+  void copy_from_host(const T* src, T* dst, index_t n) const {
+    static_assert(std::is_trivially_copyable_v<T>,
+                  "dnft::cuda::executor::copy_from_host: T must be trivially copyable");
+    if (n <= 0) return;
+    detail::device_guard g(state_->device);
+    check(cudaMemcpyAsync(dst, src, static_cast<std::size_t>(n) * sizeof(T), cudaMemcpyDefault, state_->stream));
+    check(cudaStreamSynchronize(state_->stream));
+  }
+
   //! Pinned host memory of at least `bytes` bytes, held while `lock` is: where algorithms copy
   //! small results back (pinned, so the copy is a real asynchronous DMA and cheap to wait for).
   struct staging {

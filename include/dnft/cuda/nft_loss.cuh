@@ -23,6 +23,7 @@ static_assert(__cplusplus >= 202002L,
 #include "dnft/cuda/execution.cuh"
 #include "dnft/cuda/detail/access.cuh"
 #include "dnft/cuda/detail/nft.cuh"
+#include "dnft/cuda/detail/report.cuh"
 #include "dnft/cuda/kernels/nft_loss.cuh"
 #include "dnft/cuda/numeric.cuh"
 #include "dnft/cuda/tuning.cuh"
@@ -33,52 +34,18 @@ static_assert(__cplusplus >= 202002L,
 
 namespace dnft::cuda::detail {
 
-//! Sample i of a batch tensor on the host (for error messages only).
-template <class T, class S>
-std::vector<T> sample_to_host(const executor& ex, const dnft::detail::batch_view<const T, S>& v, index_t i) {
-  auto buf = ex.allocate<T>(v.elements);
-  const index_t blocks = (v.elements + block_threads - 1) / block_threads;
-  gather_sample_kernel<<<unsigned(blocks < 4096 ? blocks : 4096), block_threads, 0, ex.stream()>>>(v, i, buf.data());
-  check_launch();
-  return ex.to_host(buf);
-}
-
-template <class T, class S>
-bool sample_find_nonfinite(const executor& ex, const dnft::detail::batch_view<const T, S>& v, index_t i,
-                           index_t& d_out, double& v_out) {
-  const std::vector<T> h = sample_to_host(ex, v, i);
-  for (std::size_t d = 0; d < h.size(); ++d) {
-    const double x = to_double(h[d]);
-    if (!dnft::detail::isfinite(x)) {
-      d_out = static_cast<index_t>(d);
-      v_out = x;
-      return true;
-    }
-  }
-  return false;
-}
-
 //! Names the first non-finite input of sample i, with the host backend's messages.
 template <bool HasRef, class T, class S, class Noise, class Time, class Adv>
 [[noreturn]] void nft_report_nonfinite(const executor& ex, const dnft::detail::nft_args<T, S, Noise, Time, Adv>& a,
                                        index_t i, std::string_view fn) {
-  index_t d = 0;
-  double v = 0;
-  auto report = [&](std::string_view name) {
-    dnft::detail::fail<value_error>(fn, name,
-                                    "non-finite value " + dnft::detail::num(v) + " at sample " + std::to_string(i) +
-                                        ", element " + std::to_string(d));
-  };
-  if (sample_find_nonfinite(ex, a.x0, i, d, v)) report("x0");
-  if constexpr (!std::is_same_v<Noise, philox_normal>)
-    if (sample_find_nonfinite(ex, a.noise, i, d, v)) report("noise");
-  if (sample_find_nonfinite(ex, a.v_theta, i, d, v)) report("v_theta");
-  if (sample_find_nonfinite(ex, a.v_old, i, d, v)) report("v_old");
+  const std::string overflow = "the sums of sample " + std::to_string(i) +
+                               " overflowed (inputs of magnitude above about 1e150); rescale the inputs";
   if constexpr (HasRef)
-    if (sample_find_nonfinite(ex, a.v_ref, i, d, v)) report("v_ref");
-  dnft::detail::fail<value_error>(fn, "",
-                                  "the sums of sample " + std::to_string(i) +
-                                      " overflowed (inputs of magnitude above about 1e150); rescale the inputs");
+    report_nonfinite(ex, fn, i, overflow, named_input{"x0", a.x0}, named_input{"noise", a.noise},
+                     named_input{"v_theta", a.v_theta}, named_input{"v_old", a.v_old}, named_input{"v_ref", a.v_ref});
+  else
+    report_nonfinite(ex, fn, i, overflow, named_input{"x0", a.x0}, named_input{"noise", a.noise},
+                     named_input{"v_theta", a.v_theta}, named_input{"v_old", a.v_old});
 }
 
 }  // namespace dnft::cuda::detail

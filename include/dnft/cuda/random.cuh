@@ -19,6 +19,19 @@ static_assert(__cplusplus >= 202002L,
 #include "dnft/cuda/numeric.cuh"
 #include "dnft/random/philox.hpp"
 
+namespace dnft::cuda::detail {
+
+//! Enqueues fill_normal_kernel over a checked, non-empty (B, D) output.
+template <class T, class S>
+void launch_fill_normal(const executor& ex, const philox_normal& gen, const dnft::detail::batch_view<T, S>& o) {
+  const sample_grid g = plan_sample_grid(o.batch, o.elements, ex.sm_count(), ex.config());
+  device_guard guard(ex.device());
+  fill_normal_kernel<<<g.grid, block_threads, 0, ex.stream()>>>(gen, o, g, groupable(o));
+  check_launch();
+}
+
+}  // namespace dnft::cuda::detail
+
 namespace dnft::cuda {
 
 //! @brief Writes standard normals into a (B, D...) tensor: element d of sample i (trailing axes
@@ -41,10 +54,7 @@ void fill_normal(const executor& ex, const philox_normal& gen, Out&& out) {
                 "dnft::cuda::fill_normal: out must be a writable tensor of float, double, __half or __nv_bfloat16");
   if (o.batch == 0 || o.elements == 0) return;
   dnft::detail::require_distinct(o, fn, "out");
-  const detail::sample_grid g = detail::plan_sample_grid(o.batch, o.elements, ex.sm_count(), ex.config());
-  detail::device_guard guard(ex.device());
-  detail::fill_normal_kernel<<<g.grid, block_threads, 0, ex.stream()>>>(gen, o, g, detail::groupable(o));
-  check_launch();
+  detail::launch_fill_normal(ex, gen, o);
 }
 
 }  // namespace dnft::cuda

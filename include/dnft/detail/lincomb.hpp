@@ -32,7 +32,8 @@ template <std::size_t N, class T>
 DNFT_HOST_DEVICE DNFT_FORCEINLINE T lincomb_element(const T (&coef)[N > 0 ? N : 1], const T (&values)[N > 0 ? N : 1],
                                                     T constant) noexcept {
   T acc = constant;
-  for (std::size_t k = 0; k < N; ++k) acc += coef[k] * values[k];
+  // k != N, not k < N: nvcc (-Werror all-warnings) rejects k < 0 for N = 0 as a pointless comparison.
+  for (std::size_t k = 0; k != N; ++k) acc += coef[k] * values[k];
   return acc;
 }
 

@@ -18,18 +18,18 @@ void lincomb_host_sample(const lincomb_args<T, Space, N>& a, index_t i) noexcept
   const index_t D = a.out.elements;
   T v[M];
   bool unit = a.out.unit_stride();
-  for (std::size_t k = 0; k < N; ++k) unit = unit && a.in[k].unit_stride();
+  for (std::size_t k = 0; k != N; ++k) unit = unit && a.in[k].unit_stride();
   T* out = a.out.sample(i);
   if (unit) {
     const T* in[M];
-    for (std::size_t k = 0; k < N; ++k) in[k] = a.in[k].sample(i);
+    for (std::size_t k = 0; k != N; ++k) in[k] = a.in[k].sample(i);
     for (index_t d = 0; d < D; ++d) {
-      for (std::size_t k = 0; k < N; ++k) v[k] = in[k][d];
+      for (std::size_t k = 0; k != N; ++k) v[k] = in[k][d];
       out[d] = lincomb_element<N>(a.coef, v, a.constant);
     }
   } else {
     for (index_t d = 0; d < D; ++d) {
-      for (std::size_t k = 0; k < N; ++k) v[k] = a.in[k](i, d);
+      for (std::size_t k = 0; k != N; ++k) v[k] = a.in[k](i, d);
       a.out(i, d) = lincomb_element<N>(a.coef, v, a.constant);
     }
   }

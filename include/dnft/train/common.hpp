@@ -19,6 +19,7 @@
 #include "dnft/algorithm/group_advantages.hpp"
 #include "dnft/algorithm/optim.hpp"
 #include "dnft/concepts/policy.hpp"
+#include "dnft/concepts/reward.hpp"
 #include "dnft/error.hpp"
 #include "dnft/execution.hpp"
 #include "dnft/io/metrics.hpp"
@@ -136,6 +137,30 @@ void copy_from_host(const Exec& ex, const T* src, T* dst, index_t n) {
     if (n > 0) std::memcpy(dst, src, std::size_t(n) * sizeof(T));
   } else {
     ex.copy_from_host(src, dst, n);
+  }
+}
+
+//! @brief Scores samples held in memory of `Exec`'s space with a reward, by the rule of
+//! dnft::reward: a host_reward gets a host view (of `x0` itself when it is host memory, else of
+//! a copy in `host`, resized as needed); any other reward gets `x0` as it is, after the
+//! executor's work is finished (so the reward may read it on any stream). `x0` is a contiguous
+//! (B, D) view.
+template <class Exec, class Reward, class T, class S, class Cond>
+void call_reward(const Exec& ex, Reward& reward, tensor_view<const T, 2, S> x0, std::span<const Cond> c,
+                 std::span<double> out, std::vector<T>& host) {
+  if constexpr (std::is_same_v<S, host_space>) {
+    (void)ex;
+    (void)host;
+    reward(x0, c, out);
+  } else if constexpr (!host_reward<Reward, T, Cond>) {
+    (void)host;
+    ex.synchronize();
+    reward(x0, c, out);
+  } else {
+    const index_t n = x0.extents[0] * x0.extents[1];
+    host.resize(std::size_t(n));
+    copy_to_host(ex, x0.data, host.data(), n);
+    reward(make_view(static_cast<const T*>(host.data()), {x0.extents[0], x0.extents[1]}), c, out);
   }
 }
 

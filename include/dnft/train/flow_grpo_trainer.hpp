@@ -122,7 +122,7 @@ class flow_grpo_trainer {
     for (index_t i = 0; i < B; ++i) cond_[std::size_t(i)] = prompt_buf_[std::size_t(i / K)];
     fill_normal(ex_, x_.view(B, D), philox_normal{detail::derive_seed(cfg_.seed, 1), stream_id(std::uint32_t(it), 0)});
     std::int64_t evals = 0;
-    flow_sde_solver<Exec> sde{cfg_.noise_level, detail::derive_seed(cfg_.seed, 5), it};
+    flow_sde_solver<Exec> sde{cfg_.noise_level, detail::derive_seed(cfg_.seed, 5), it, ex_};
     {
       counting_field<Policy> counted(policy_, evals);
       if (guided) {
@@ -136,7 +136,8 @@ class flow_grpo_trainer {
 
     // 2. reward and advantages
     const tensor_view<const value_type, 2, space_type> x0c = x_.view(B, D);
-    reward_(x0c, std::span<const condition_type>(cond_), std::span<double>(rewards_));
+    detail::call_reward(ex_, reward_, x0c, std::span<const condition_type>(cond_), std::span<double>(rewards_),
+                        reward_host_);
     for (index_t i = 0; i < B; ++i)
       if (!detail::isfinite(rewards_[std::size_t(i)]))
         detail::fail<value_error>(fn, "reward",
@@ -342,7 +343,7 @@ class flow_grpo_trainer {
   typename flow_sde_solver<Exec>::template trajectory_type<Policy> traj_;
   buffer_t<Exec, value_type> m_, v_, x_, vth_, vref_, grad_, grad2_, x2_, v2_, t2_;
   buffer_t<Exec, double> adv_;
-  std::vector<value_type> t_cast_;
+  std::vector<value_type> t_cast_, reward_host_;
   std::vector<double> rewards_, adv_host_, grid_;
   std::vector<condition_type> cond_, c2_, prompt_buf_;
   std::vector<std::int64_t> group_ids_;

@@ -162,7 +162,8 @@ class nft_trainer {
 
     // 2. reward (a black box; refuse non-finite values before anything changes)
     const tensor_view<const value_type, 2, space_type> x0c = x0_.view(B, D);
-    reward_(x0c, std::span<const condition_type>(cond_), std::span<double>(rewards_));
+    detail::call_reward(ex_, reward_, x0c, std::span<const condition_type>(cond_), std::span<double>(rewards_),
+                        reward_host_);
     for (index_t i = 0; i < B; ++i)
       if (!detail::isfinite(rewards_[std::size_t(i)]))
         detail::fail<value_error>(fn, "reward",
@@ -376,7 +377,7 @@ class nft_trainer {
   std::optional<Policy> ema_;
   buffer_t<Exec, value_type> m_, v_;
   buffer_t<Exec, value_type> x0_, xt_, eps_, vth_, vold_, vref_, grad_, t_, adv_;
-  std::vector<value_type> t_cast_, adv_cast_;
+  std::vector<value_type> t_cast_, adv_cast_, reward_host_;
   std::vector<double> rewards_, adv_host_, grid_;
   std::vector<condition_type> cond_, prompt_buf_;
   std::vector<std::int64_t> group_ids_;

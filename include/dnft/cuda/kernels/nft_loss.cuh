@@ -64,13 +64,4 @@ __global__ void __launch_bounds__(block_threads)
   }
 }
 
-//! Copies sample i of a batch tensor to `out` (contiguous); used to name a bad element.
-template <class T, class S>
-__global__ void gather_sample_kernel(const dnft::detail::batch_view<const T, S> v, const index_t i,
-                                     T* __restrict__ out) {
-  const index_t stride = index_t(gridDim.x) * index_t(blockDim.x);
-  for (index_t d = index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); d < v.elements; d += stride)
-    out[d] = v(i, d);
-}
-
 }  // namespace dnft::cuda::detail

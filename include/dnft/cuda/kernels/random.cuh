@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// dnft/cuda: the kernel of fill_normal.
+// dnft/cuda: the kernels of fill_normal and fill_times.
 #pragma once
 // IWYU pragma: private
 
@@ -23,6 +23,14 @@ __global__ void __launch_bounds__(block_threads)
                        const bool vec) {
   for (index_t w = blockIdx.x; w < g.items; w += gridDim.x)
     fill_normal_thread(gen, out, chunk_of(g, w, out.elements), int(threadIdx.x), vec);
+}
+
+//! fill_times: one thread per time (grid-stride loop).
+template <class T, class S>
+__global__ void fill_times_kernel(const dnft::detail::vector_view<T, S> out, const time_draw p) {
+  const index_t stride = index_t(gridDim.x) * index_t(blockDim.x);
+  for (index_t k = index_t(blockIdx.x) * index_t(blockDim.x) + index_t(threadIdx.x); k < out.size; k += stride)
+    fill_times_thread(out, p, k);
 }
 
 }  // namespace dnft::cuda::detail
