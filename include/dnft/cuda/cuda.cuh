@@ -21,5 +21,6 @@ static_assert(__cplusplus >= 202002L,
 #include "dnft/cuda/execution.cuh"  // IWYU pragma: export
 #include "dnft/cuda/nft_loss.cuh"   // IWYU pragma: export
 #include "dnft/cuda/numeric.cuh"    // IWYU pragma: export
+#include "dnft/cuda/policies/mlp.cuh"  // IWYU pragma: export
 #include "dnft/cuda/random.cuh"     // IWYU pragma: export
 #include "dnft/cuda/tuning.cuh"     // IWYU pragma: export
