@@ -85,8 +85,11 @@ struct setup {
   }
 };
 
+//! The current shape's setup (released before main returns, while the CUDA runtime is still up).
+std::unique_ptr<setup> current_setup;
+
 setup& get_setup(index_t B, index_t W, index_t D, bool tf32) {
-  static std::unique_ptr<setup> s;
+  auto& s = current_setup;
   if (!s || s->B != B || s->W != W || s->D != D || s->tf32 != tf32) {
     s.reset();
     s = std::make_unique<setup>(B, W, D, tf32);
@@ -185,4 +188,8 @@ BENCHMARK(BM_mlp<false>)->Apply(shapes)->Name("BM_mlp_forward");
 BENCHMARK(BM_cublas_raw<true>)->Apply(shapes)->Name("BM_cublas_raw_forward_backward");
 BENCHMARK(BM_mlp<true>)->Apply(shapes)->Name("BM_mlp_forward_backward");
 
-int main(int argc, char** argv) { return dnft_bench::run(argc, argv); }
+int main(int argc, char** argv) {
+  const int rc = dnft_bench::run(argc, argv);
+  current_setup.reset();
+  return rc;
+}
