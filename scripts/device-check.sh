@@ -2,22 +2,23 @@
 # The CUDA check for a machine with a GPU: configures a Release build of dnft's CUDA tests and
 # benchmarks only (sm_90 by default), builds them, runs them, and writes what it saw to $OUT
 # (./device-results when OUT is unset): summary.json, tests.log, bench_nft_loss.json,
-# bench_noise.json, bench.log, build.log, device.txt (7 files).
+# bench_noise.json, bench_mlp.json, bench.log, build.log, device.txt (8 files).
 #   tests: every suite of dnft_test_cuda (tests/cuda/test_*.cu: the executor, nft_loss, the other
-#     backends against the host backends, the trainers with a device policy, and the cuda_host
-#     emulations);
+#     backends against the host backends, cuda::mlp_policy against the host model, the trainers
+#     with a device policy, and the cuda_host emulations);
 #   benchmarks: nft_loss (bench_nft_loss.json); fill_normal and forward_noise with Philox in the
-#     kernel, each with its fraction of a device-to-device copy (bench_noise.json).
-# Aims at about 4 minutes on an H200 with 16 cores and never takes more than DNFT_DEVICE_BUDGET
+#     kernel, each with its fraction of a device-to-device copy (bench_noise.json); the MLP on
+#     cuBLAS against a raw cuBLAS baseline (bench_mlp.json).
+# Aims at about 5 minutes on an H200 with 16 cores and never takes more than DNFT_DEVICE_BUDGET
 # seconds (default 450): every step has its own time limit, capped by what is left of the budget,
 # and a failing step does not stop the others.
 #
 # Usage:
 #   scripts/device-check.sh                      on the GPU machine
 #   scripts/device-check.sh --stage-deps [DIR]   on a machine that has the packages (scripts/deps.sh):
-#       copies doctest, Random123, nlohmann-json and Google Benchmark into DIR (default
-#       build/device-deps, which git ignores), for a GPU machine that lacks them and cannot fetch
-#       them; carry DIR there.
+#       copies doctest, Random123, nlohmann-json, Google Benchmark and Eigen (for the host model
+#       test_mlp.cu compares with) into DIR (default build/device-deps, which git ignores), for a
+#       GPU machine that lacks them and cannot fetch them; carry DIR there.
 # Environment: OUT, DNFT_CUDA_ARCH (default 90), DNFT_DEVICE_DEPS (default build/device-deps),
 #   DNFT_DEVICE_BUILD (default build/device-check), JOBS (default: all cores), DNFT_DEVICE_BUDGET.
 set -uo pipefail
@@ -29,10 +30,12 @@ if [[ ${1:-} == --stage-deps ]]; then
   set -e
   dir=${2:-$deps}
   mkdir -p "$dir/include" "$dir/lib/x86_64-linux-gnu/cmake"
-  cp -r /usr/include/doctest /usr/include/Random123 /usr/include/benchmark /usr/include/nlohmann "$dir/include/"
-  # nlohmann-json's package is relocatable too (its prefix is three directories above its config)
-  mkdir -p "$dir/share/cmake"
+  cp -r /usr/include/doctest /usr/include/Random123 /usr/include/benchmark /usr/include/nlohmann \
+    /usr/include/eigen3 "$dir/include/"
+  # nlohmann-json's and Eigen's packages are relocatable too (paths relative to their configs)
+  mkdir -p "$dir/share/cmake" "$dir/share/eigen3"
   cp -r /usr/share/cmake/nlohmann_json "$dir/share/cmake/"
+  cp -r /usr/share/eigen3/cmake "$dir/share/eigen3/"
   # Google Benchmark's package is relocatable (paths relative to its config file); doctest's
   # Debian config hard-codes /usr, so only its header travels (the check finds it by path).
   cp -r /usr/lib/x86_64-linux-gnu/cmake/benchmark "$dir/lib/x86_64-linux-gnu/cmake/"
@@ -81,7 +84,8 @@ step() {  # step NAME LIMIT_SECONDS LOG command...: runs with a time limit, reco
 } >"$out/device.txt"
 
 # ---- configure: a small project over the library, tests/cuda and bench/cuda ----------------
-# (needs doctest, Random123, Google Benchmark and the CUDA toolkit; not Eigen or xtensor)
+# (needs doctest, Random123, Google Benchmark, the CUDA toolkit and Eigen (for test_mlp.cu only);
+# not xtensor)
 mkdir -p "$build/src"
 cat >"$build/src/CMakeLists.txt" <<EOF
 cmake_minimum_required(VERSION 3.23)
@@ -105,8 +109,9 @@ log=$out/build.log
 : >"$log"
 step configure 90 "$log" cmake -S "$build/src" -B "$build/out" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$deps" -DDNFT_WERROR=OFF
-step build_tests 240 "$log" cmake --build "$build/out" -j "$jobs" --target dnft_test_cuda
-step build_bench 150 "$log" cmake --build "$build/out" -j "$jobs" --target dnft_bench_cuda_nft_loss dnft_bench_cuda_noise
+step build_tests 300 "$log" cmake --build "$build/out" -j "$jobs" --target dnft_test_cuda
+step build_bench 240 "$log" cmake --build "$build/out" -j "$jobs" --target dnft_bench_cuda_nft_loss dnft_bench_cuda_noise \
+  dnft_bench_cuda_mlp
 
 # ---- tests: every suite (the device ones need the GPU: 77 means none was usable) -------------
 tlog=$out/tests.log
@@ -121,13 +126,16 @@ else
 fi
 
 # ---- benchmarks: medians of 3 repetitions, JSON ---------------------------------------------
+# (bench_mlp has 96 benchmarks, about 1 s each at 0.1 s per repetition)
 blog=$out/bench.log
 : >"$blog"
-for b in nft_loss noise; do
+declare -A bench_limit=([nft_loss]=150 [noise]=150 [mlp]=240)
+declare -A bench_min_time=([nft_loss]=0.2 [noise]=0.2 [mlp]=0.1)
+for b in nft_loss noise mlp; do
   exe=$build/out/bench_cuda/dnft_bench_cuda_$b
   if [[ -x $exe ]]; then
-    step "bench_$b" 120 "$blog" "$exe" --benchmark_min_time=0.2 --benchmark_repetitions=3 \
-      --benchmark_report_aggregates_only=true --benchmark_out="$out/bench_$b.json" --benchmark_out_format=json
+    step "bench_$b" "${bench_limit[$b]}" "$blog" "$exe" --benchmark_min_time="${bench_min_time[$b]}" \
+      --benchmark_repetitions=3 --benchmark_report_aggregates_only=true --benchmark_out="$out/bench_$b.json" --benchmark_out_format=json
   else
     rc[bench_$b]=-1
     secs[bench_$b]=0
@@ -144,7 +152,7 @@ done
   echo "  \"no_device_message\": \"$(grep -m1 'no CUDA device' "$tlog" | sed 's/"/\\"/g')\","
   echo "  \"steps\": {"
   first=1
-  for s in configure build_tests build_bench tests bench_nft_loss bench_noise; do
+  for s in configure build_tests build_bench tests bench_nft_loss bench_noise bench_mlp; do
     [[ $first == 1 ]] || echo ","
     first=0
     printf '    "%s": {"exit": %s, "seconds": %s}' "$s" "${rc[$s]:--1}" "${secs[$s]:-0}"
@@ -156,7 +164,7 @@ done
 } >"$out/summary.json"
 cat "$out/summary.json"
 grep -E '^\[doctest\]|no CUDA device' "$tlog" || true
-for s in configure build_tests build_bench tests bench_nft_loss bench_noise; do
+for s in configure build_tests build_bench tests bench_nft_loss bench_noise bench_mlp; do
   [[ ${rc[$s]:--1} == 0 ]] || exit 1
 done
 exit 0

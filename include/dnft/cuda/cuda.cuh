@@ -19,7 +19,7 @@ static_assert(__cplusplus >= 202002L,
 //! Every algorithm of include/dnft/algorithm has a backend for dnft::cuda::executor here:
 //! fill_normal, fill_times, forward_noise, flow_matching_loss, nft_loss, group_advantages,
 //! lincomb, sde_step / transition_log_prob, flow_grpo_loss, soft_update / ema_update,
-//! l2_norm / clip_grad_norm and adamw_step.
+//! l2_norm / clip_grad_norm and adamw_step; and cuda::mlp_policy (cuBLAS).
 
 #include "dnft/cuda/error.cuh"               // IWYU pragma: export
 #include "dnft/cuda/execution.cuh"           // IWYU pragma: export
@@ -33,6 +33,7 @@ static_assert(__cplusplus >= 202002L,
 #include "dnft/cuda/nft_loss.cuh"            // IWYU pragma: export
 #include "dnft/cuda/numeric.cuh"             // IWYU pragma: export
 #include "dnft/cuda/optim.cuh"               // IWYU pragma: export
+#include "dnft/cuda/policies/mlp.cuh"        // IWYU pragma: export
 #include "dnft/cuda/random.cuh"              // IWYU pragma: export
 #include "dnft/cuda/sde_step.cuh"            // IWYU pragma: export
 #include "dnft/cuda/tuning.cuh"              // IWYU pragma: export

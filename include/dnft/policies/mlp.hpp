@@ -18,7 +18,9 @@
 
 #include "dnft/concepts/policy.hpp"
 #include "dnft/detail/batch.hpp"
+#include "dnft/detail/mlp.hpp"
 #include "dnft/error.hpp"
+#include "dnft/policies/mlp_config.hpp"
 #include "dnft/random/philox.hpp"
 #include "dnft/tensor/traits.hpp"
 
@@ -45,41 +47,6 @@ struct cacheline_allocator {
 };
 
 }  // namespace detail
-
-//! @brief The shape and initialisation of an mlp_policy.
-//!
-//! The network reads one input column per sample,
-//!   z = [ x (dim) | sin(w_k t) (time_frequencies) | cos(w_k t) (time_frequencies) | e[c] (cond_dim) ],
-//! with angular frequencies w_k geometrically spaced from time_min_frequency to
-//! time_max_frequency (k = 0 .. F-1; a single frequency is time_min_frequency) and e the
-//! learned condition embedding table of num_conditions + 1 rows (the last row is the null
-//! condition used by classifier-free guidance). Then `depth` hidden layers of `width` units
-//! with SiLU activations, and a linear output layer of `dim` units: the velocity.
-struct mlp_config {
-  index_t dim = 2;                    //!< D: elements per sample (input x and output v)
-  int num_conditions = 0;             //!< K: condition ids 0 .. K-1; K itself is the null condition
-  index_t cond_dim = 32;              //!< E: width of the condition embedding (>= 1)
-  index_t time_frequencies = 16;      //!< F: sinusoidal time features are 2F (sin and cos), >= 1
-  double time_min_frequency = 1.0;    //!< lowest angular frequency, in radians per unit of t (> 0)
-  double time_max_frequency = 200.0;  //!< highest angular frequency (>= time_min_frequency)
-  index_t width = 256;                //!< units per hidden layer (>= 1)
-  index_t depth = 3;                  //!< number of hidden layers, each followed by SiLU (>= 1)
-  std::uint64_t seed = 0;             //!< initialisation seed (see mlp_policy)
-};
-
-//! What a parameter tensor of a model is, for optimizers that treat groups differently
-//! (e.g. no weight decay on biases) and for checkpoints.
-enum class parameter_kind { embedding, weight, bias };
-
-//! @brief One named tensor inside a flat parameter buffer: a row-major array of `shape`
-//! stored at parameters()[offset, offset + size).
-struct parameter_tensor {
-  std::string name;            //!< PyTorch-style: "cond_embedding.weight", "layers.0.weight", "layers.0.bias"
-  parameter_kind kind;         //!< embedding table, linear weight or linear bias
-  std::vector<index_t> shape;  //!< row-major extents: (K + 1, E), (out, in) or (out)
-  index_t offset = 0;          //!< first element in the flat buffer
-  index_t size = 0;            //!< number of elements (the product of shape)
-};
 
 //! @brief The reference velocity field: a conditional MLP v(x, t, c) on the host, with its own
 //! backward pass. Models velocity_field, guidable_field and trainable_policy.
@@ -130,18 +97,17 @@ class mlp_policy {
   //! Builds and initialises the model.
   //! @throws value_error when a field of `config` is out of range (the message names it).
   explicit mlp_policy(const mlp_config& config = {}) : cfg_(config) {
-    validate_config(cfg_);
-    build_layout();
+    detail::mlp_validate_config(cfg_, "mlp_policy");
+    in0_ = detail::mlp_input_features(cfg_);
+    count_ = detail::mlp_build_layout(cfg_, layout_);
     params_.assign(static_cast<std::size_t>(count_), Real(0));
     grads_.assign(static_cast<std::size_t>(count_), Real(0));
-    initialise();
+    detail::mlp_initialise(cfg_, layout_, params_.data());
     const index_t nf = cfg_.time_frequencies;
     omega_.resize(static_cast<std::size_t>(nf));
-    for (index_t k = 0; k < nf; ++k) {
-      const double r = nf > 1 ? double(k) / double(nf - 1) : 0.0;
+    for (index_t k = 0; k < nf; ++k)
       omega_[static_cast<std::size_t>(k)] =
-          cfg_.time_min_frequency * std::pow(cfg_.time_max_frequency / cfg_.time_min_frequency, r);
-    }
+          detail::mlp_frequency(k, nf, cfg_.time_min_frequency, cfg_.time_max_frequency);
   }
 
   //! The configuration the model was built with.
@@ -242,73 +208,10 @@ class mlp_policy {
     return b.data();
   }
 
-  static void validate_config(const mlp_config& c) {
-    constexpr std::string_view fn = "mlp_policy";
-    auto need = [&](bool ok, std::string_view name, const std::string& what) {
-      if (!ok) detail::fail<value_error>(fn, name, what);
-    };
-    need(c.dim >= 1, "config.dim", "expected >= 1, got " + std::to_string(c.dim));
-    need(c.num_conditions >= 0, "config.num_conditions", "expected >= 0, got " + std::to_string(c.num_conditions));
-    need(c.cond_dim >= 1, "config.cond_dim", "expected >= 1, got " + std::to_string(c.cond_dim));
-    need(c.time_frequencies >= 1, "config.time_frequencies",
-         "expected >= 1, got " + std::to_string(c.time_frequencies));
-    need(c.time_min_frequency > 0 && std::isfinite(c.time_min_frequency), "config.time_min_frequency",
-         "expected a finite value > 0, got " + detail::num(c.time_min_frequency));
-    need(c.time_max_frequency >= c.time_min_frequency && std::isfinite(c.time_max_frequency),
-         "config.time_max_frequency",
-         "expected a finite value >= time_min_frequency (" + detail::num(c.time_min_frequency) + "), got " +
-             detail::num(c.time_max_frequency));
-    need(c.width >= 1, "config.width", "expected >= 1, got " + std::to_string(c.width));
-    need(c.depth >= 1, "config.depth", "expected >= 1, got " + std::to_string(c.depth));
-  }
-
-  index_t layer_in(index_t l) const noexcept { return l == 0 ? in0_ : cfg_.width; }
-  index_t layer_out(index_t l) const noexcept { return l == cfg_.depth ? cfg_.dim : cfg_.width; }
+  index_t layer_in(index_t l) const noexcept { return detail::mlp_layer_in(cfg_, l); }
+  index_t layer_out(index_t l) const noexcept { return detail::mlp_layer_out(cfg_, l); }
   //! Offset of the embedding part in the input column.
   index_t emb_row() const noexcept { return cfg_.dim + 2 * cfg_.time_frequencies; }
-
-  void build_layout() {
-    in0_ = cfg_.dim + 2 * cfg_.time_frequencies + cfg_.cond_dim;
-    index_t off = 0;
-    auto add = [&](std::string name, parameter_kind kind, std::vector<index_t> shape) {
-      index_t n = 1;
-      for (index_t e : shape) n *= e;
-      layout_.push_back({std::move(name), kind, std::move(shape), off, n});
-      off += n;
-    };
-    add("cond_embedding.weight", parameter_kind::embedding, {index_t(cfg_.num_conditions) + 1, cfg_.cond_dim});
-    for (index_t l = 0; l <= cfg_.depth; ++l) {
-      const std::string p = "layers." + std::to_string(l);
-      add(p + ".weight", parameter_kind::weight, {layer_out(l), layer_in(l)});
-      add(p + ".bias", parameter_kind::bias, {layer_out(l)});
-    }
-    count_ = off;
-  }
-
-  void initialise() {
-    for (std::size_t p = 0; p < layout_.size(); ++p) {
-      const parameter_tensor& pt = layout_[p];
-      const std::uint64_t stream = stream_id(0x6d6c70u, static_cast<std::uint32_t>(p));
-      Real* out = params_.data() + pt.offset;
-      if (pt.kind == parameter_kind::embedding) {
-        philox_normal{cfg_.seed, stream}.fill(0, 0, static_cast<std::uint64_t>(pt.size), out);
-        continue;
-      }
-      const double bound = 1.0 / std::sqrt(double(fan_in_of(p)));
-      for (index_t n = 0; n < pt.size; ++n) {
-        const auto q = static_cast<std::uint64_t>(n / 4);
-        const philox_block r = philox4x32_10(
-            {{static_cast<std::uint32_t>(q), static_cast<std::uint32_t>(q >> 32), static_cast<std::uint32_t>(stream),
-              static_cast<std::uint32_t>(stream >> 32)}},
-            static_cast<std::uint32_t>(cfg_.seed), static_cast<std::uint32_t>(cfg_.seed >> 32));
-        const double u = (double(r.v[n % 4]) + 0.5) * 0x1p-32;
-        out[n] = static_cast<Real>(bound * (2.0 * u - 1.0));
-      }
-    }
-  }
-
-  //! fan_in of the linear layer that tensor p (weight or bias) belongs to.
-  index_t fan_in_of(std::size_t p) const noexcept { return layer_in(static_cast<index_t>((p - 1) / 2)); }
 
   // ---- parameter views -------------------------------------------------------------------
   const parameter_tensor& weight_info(index_t l) const noexcept { return layout_[static_cast<std::size_t>(1 + 2 * l)]; }
@@ -385,9 +288,9 @@ class mlp_policy {
         continue;
       }
       for (index_t k = 0; k < F; ++k) {
-        const double a = omega_[static_cast<std::size_t>(k)] * ti;
-        z(i, tr + k) = static_cast<Real>(std::sin(a));
-        z(i, tr + F + k) = static_cast<Real>(std::cos(a));
+        const double w = omega_[static_cast<std::size_t>(k)];
+        z(i, tr + k) = detail::mlp_sin_feature<Real>(w, ti);
+        z(i, tr + F + k) = detail::mlp_cos_feature<Real>(w, ti);
       }
       seen_t[next] = ti;
       seen_row[next] = i;
@@ -481,8 +384,8 @@ class mlp_policy {
       ::Eigen::Map<array> aj(a + j, m), hj(h + j, m);
       auto sj = s.head(m);
       sj = aj.logistic();  // float: Eigen's rational approximation (a few ulps), double: 1 / (1 + exp(-a))
-      hj = aj * sj;
-      if constexpr (Keep) aj = sj * (Real(1) + aj * (Real(1) - sj));
+      hj = detail::mlp_silu<Real>(aj, sj);
+      if constexpr (Keep) aj = detail::mlp_silu_grad<Real>(aj, sj);
     }
   }
 
