@@ -83,26 +83,9 @@ struct flow_grpo_loss_backend<cuda::executor> {
       }
     }
     // The host backend's reduction, in sample order.
-    flow_grpo_stats stats;
-    for (const auto& r : rec) {
-      stats.policy_loss += r.s.policy_loss;
-      stats.kl += r.s.kl;
-      stats.mean_ratio += r.s.ratio;
-      stats.clip_fraction += r.s.clipped ? 1.0 : 0.0;
-      stats.mean_log_prob += r.s.log_prob;
-    }
-    for (const auto& r : rec) stats.approx_kl_sample += r.log_prob_sample - r.s.log_prob;
-    const double inv = 1.0 / double(B);
-    stats.policy_loss *= inv;
-    stats.kl *= inv;
-    stats.mean_ratio *= inv;
-    stats.clip_fraction *= inv;
-    stats.mean_log_prob *= inv;
-    stats.approx_kl_sample *= inv;
-    stats.loss = stats.policy_loss + p.kl_weight * stats.kl;
-    stats.batch = B;
-    stats.elements = D;
-    return stats;
+    return dnft::detail::flow_grpo_reduce(
+        B, D, p, [&](index_t i) -> const dnft::detail::flow_grpo_sample& { return rec[std::size_t(i)].s; },
+        [&](index_t i) { return rec[std::size_t(i)].log_prob_sample; });
   }
 };
 

@@ -111,6 +111,43 @@ struct flow_grpo_stats {
   index_t elements = 0;
 };
 
+}  // namespace dnft
+
+namespace dnft::detail {
+
+//! Combines per-sample results in sample order (so the result does not depend on threading or
+//! the backend): `sample(i)` gives sample i's flow_grpo_sample, `log_prob_sample(i)` its
+//! sampling log-probability. Shared by the host and CUDA backends.
+template <class Sample, class LogProbSample>
+flow_grpo_stats flow_grpo_reduce(index_t b, index_t d, const flow_grpo_params& p, Sample&& sample,
+                                 LogProbSample&& log_prob_sample) {
+  flow_grpo_stats st;
+  for (index_t i = 0; i < b; ++i) {
+    const flow_grpo_sample& r = sample(i);
+    st.policy_loss += r.policy_loss;
+    st.kl += r.kl;
+    st.mean_ratio += r.ratio;
+    st.clip_fraction += r.clipped ? 1.0 : 0.0;
+    st.mean_log_prob += r.log_prob;
+  }
+  for (index_t i = 0; i < b; ++i) st.approx_kl_sample += double(log_prob_sample(i)) - sample(i).log_prob;
+  const double inv = 1.0 / double(b);
+  st.policy_loss *= inv;
+  st.kl *= inv;
+  st.mean_ratio *= inv;
+  st.clip_fraction *= inv;
+  st.mean_log_prob *= inv;
+  st.approx_kl_sample *= inv;
+  st.loss = st.policy_loss + p.kl_weight * st.kl;
+  st.batch = b;
+  st.elements = d;
+  return st;
+}
+
+}  // namespace dnft::detail
+
+namespace dnft {
+
 //! @brief The backend of flow_grpo_loss for executor type `Exec` (host: host/flow_grpo_loss.hpp).
 template <class Exec>
 struct flow_grpo_loss_backend {

@@ -55,26 +55,9 @@ struct flow_grpo_loss_backend<host_executor> {
         if (HasRef && detail::find_nonfinite(a.v_ref, i, d, v)) report("v_ref");
         detail::fail<value_error>(fn, "", "the sums of sample " + std::to_string(i) + " overflowed");
       }
-    flow_grpo_stats st;
-    for (const auto& r : per) {
-      st.policy_loss += r.policy_loss;
-      st.kl += r.kl;
-      st.mean_ratio += r.ratio;
-      st.clip_fraction += r.clipped ? 1.0 : 0.0;
-      st.mean_log_prob += r.log_prob;
-    }
-    for (index_t i = 0; i < B; ++i) st.approx_kl_sample += double(a.log_prob_sample[i]) - per[std::size_t(i)].log_prob;
-    const double inv = 1.0 / double(B);
-    st.policy_loss *= inv;
-    st.kl *= inv;
-    st.mean_ratio *= inv;
-    st.clip_fraction *= inv;
-    st.mean_log_prob *= inv;
-    st.approx_kl_sample *= inv;
-    st.loss = st.policy_loss + p.kl_weight * st.kl;
-    st.batch = B;
-    st.elements = D;
-    return st;
+    return detail::flow_grpo_reduce(
+        B, D, p, [&](index_t i) -> const detail::flow_grpo_sample& { return per[std::size_t(i)]; },
+        [&](index_t i) { return double(a.log_prob_sample[i]); });
   }
 };
 

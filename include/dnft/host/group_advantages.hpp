@@ -69,16 +69,16 @@ struct group_advantages_backend<host_executor> {
       st.max_group_size = std::max(st.max_group_size, g.end - g.begin);
       zero_std += g.std == 0.0 ? 1 : 0;
       const index_t first = order[std::size_t(g.begin)];
-      const std::string id = std::to_string(a.group_ids[first]);
+      auto id = [&] { return std::to_string(a.group_ids[first]); };  // only on error
       if (!a.global_std && g.end - g.begin == 1)
         detail::fail<value_error>(fn, "group_ids",
-                                  "group " + id + " has a single member (sample " + std::to_string(first) +
+                                  "group " + id() + " has a single member (sample " + std::to_string(first) +
                                       "); the per-group std needs at least 2 members: use global_std = true or "
                                       "larger groups");
       const double denom = (a.global_std ? st.reward_std : g.std) + a.eps;
       if (!(denom > 0))
         detail::fail<value_error>(fn, "eps",
-                                  "the rewards of group " + id + (a.global_std ? " (and all rewards)" : "") +
+                                  "the rewards of group " + id() + (a.global_std ? " (and all rewards)" : "") +
                                       " are all equal and eps is 0: the advantages would be 0 / 0; use eps > 0");
     }
     st.zero_std_fraction = double(zero_std) / double(st.groups);
