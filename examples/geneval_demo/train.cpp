@@ -209,7 +209,7 @@ policy_t make_base(const settings& s, const dnft::toy::geneval_task& task, base_
               s.pretrain_steps, s.pretrain_batch, s.depth, s.width, static_cast<long long>(policy.parameter_count()));
   std::fflush(stdout);
   const auto t0 = clock_type::now();
-  const int report_every = std::max(1, s.pretrain_steps / 5);
+  const int report_every = std::max(1, s.pretrain_steps / 10);
   double loss_sum = 0;
   int loss_n = 0;
   dnft::flow_matching_pretrain(
