@@ -290,11 +290,23 @@ def kernels_summary(runs, stat):
     print()
     print("Linearity: time = a + b n fitted by least squares over the sweep (n = B D elements, or B);"
           " ns per element at each shape; worst relative residual of the fit.")
+    size = lambda s: int(s.split(" x ")[0]) * int(s.split(" x ")[1])
+    # one table per set of shapes (the B x D sweep; group advantages' B x 1)
+    groups = {}
+    for fam in ["bm_triad"] + fams:
+        if lin.get(fam):
+            groups.setdefault(tuple(sorted({p[2] for p in lin[fam]}, key=size)), []).append(fam)
+    for cols, members in groups.items():
+        linearity_table(lin, cols, members)
+
+
+def linearity_table(lin, cols, fams):
+    if len(cols) < 2:
+        return
     print()
-    cols = sorted({s for v in lin.values() for _, _, s in v}, key=lambda s: (eval(s.replace(' x ', '*')), s))
     print("| kernel | a (us) | b (ns / element) | worst residual | " + " | ".join(cols) + " |")
     print("|---|---|---|---|" + "---|" * len(cols))
-    for fam in ["bm_triad"] + fams:
+    for fam in fams:
         pts = lin.get(fam)
         if not pts or len(pts) < 2:
             continue
