@@ -240,6 +240,7 @@ def kernels_summary(runs, stat):
     print()
     print("| kernel | shape (B x D) | time | GB/s | fraction of triad: median / CPU | speed-up vs naive |"
           " library / raw | Eigen / view | xtensor / view |")
+    print("|  |  | median | median |  | median (CPU) | median (CPU) | median (CPU) | median (CPU) |")
     print("|---|---|---|---|---|---|---|---|---|")
     lin = {}
     for fam in fams:
@@ -264,12 +265,16 @@ def kernels_summary(runs, stat):
                     trm, km = rec("bm_triad", args, "min"), rec(fam, args, "min")
                     if trm and km:  # fastest repetitions, process CPU time
                         frac += f" / {(km['bytes'] / secs(km, 'cpu_time')) / (trm['bytes'] / secs(trm, 'cpu_time')):.2f}"
-            naive, raw = rec(fam + "_naive", args), rec(fam + "_raw", args)
-            eig, xtn = rec(fam + "_eigen", args), rec(fam + "_xtensor", args)
-            ratio = lambda num, den: f"{num / den:.2f}"
-            print(f"| {fam[3:]} | {f['B']} x {f['D']} | {time} | {gbs} | {frac} | "
-                  f"{f'{secs(naive) / t:.1f}x' if naive else ''} | {ratio(t, secs(raw)) if raw else ''} | "
-                  f"{ratio(secs(eig), t) if eig else ''} | {ratio(secs(xtn), t) if xtn else ''} |")
+            def ratio(num_fam, den_fam, digits=2, suffix=""):
+                """median real-time ratio (and the ratio of the fastest repetitions' CPU times)"""
+                a, b = rec(num_fam, args), rec(den_fam, args)
+                if not a or not b:
+                    return ""
+                am, bm = rec(num_fam, args, "min"), rec(den_fam, args, "min")
+                cpu = f" ({secs(am, 'cpu_time') / secs(bm, 'cpu_time'):.{digits}f})" if am and bm else ""
+                return f"{secs(a) / secs(b):.{digits}f}{suffix}{cpu}"
+            print(f"| {fam[3:]} | {f['B']} x {f['D']} | {time} | {gbs} | {frac} | {ratio(fam + '_naive', fam, 1, 'x')} | "
+                  f"{ratio(fam, fam + '_raw')} | {ratio(fam + '_eigen', fam)} | {ratio(fam + '_xtensor', fam)} |")
     # the triad itself, for the linearity check
     for args in shapes:
         b = rec("bm_triad", args)
@@ -288,8 +293,8 @@ def kernels_summary(runs, stat):
                     parts.append(f"{f['B']} x {f['D']}: {secs(lib) / secs(b):.2f}")
             print(f"{fam[3:-len('_nocheck')]} with / without the finiteness check of the gradients: " + ", ".join(parts))
     print()
-    print("Linearity: time = a + b n fitted by least squares over the sweep (n = B D elements, or B);"
-          " ns per element at each shape; worst relative residual of the fit.")
+    print("Linearity: time = a + b n fitted over the sweep by least squares on relative errors (n = B D"
+          " elements, or B); worst relative residual of the fit; ns per element (median time / n) at each shape.")
     size = lambda s: int(s.split(" x ")[0]) * int(s.split(" x ")[1])
     # one table per set of shapes (the B x D sweep; group advantages' B x 1)
     groups = {}
@@ -311,10 +316,13 @@ def linearity_table(lin, cols, fams):
         if not pts or len(pts) < 2:
             continue
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-        sxx = sum((x - mx) ** 2 for x in xs)
-        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else 0.0
-        icpt = my - slope * mx
+        # weighted least squares on relative errors: minimise sum ((a + b x - y) / y)^2
+        w = [1 / y ** 2 for y in ys]
+        sw, swx, swy = sum(w), sum(wi * x for wi, x in zip(w, xs)), sum(wi * y for wi, y in zip(w, ys))
+        swxx, swxy = sum(wi * x * x for wi, x in zip(w, xs)), sum(wi * x * y for wi, x, y in zip(w, xs, ys))
+        det = sw * swxx - swx * swx
+        slope = (sw * swxy - swx * swy) / det if det else 0.0
+        icpt = (swy - slope * swx) / sw
         worst = max(abs(icpt + slope * x - y) / y for x, y in zip(xs, ys))
         per = {s: f"{y / x * 1e9:.2f}" for x, y, s in pts}
         print(f"| {fam[3:]} | {icpt * 1e6:.1f} | {slope * 1e9:.3f} | {worst * 100:.0f} % | "
