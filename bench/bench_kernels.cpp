@@ -824,6 +824,8 @@ void add_solvers() {
 //! library's (relative to the largest magnitude of the library's result). Returns false on a mismatch.
 bool verify() {
   bool ok = true;
+  int checked = 0;
+  double worst = 0;
   for (const auto& k : kernels) {
     const index_t B = k.flat_sizes ? 1 : 3, D = k.flat_sizes ? 4096 : 2500;
     data& d = shape(B, D);
@@ -845,6 +847,8 @@ bool verify() {
       }
       const double rel = scale > 0 ? err / scale : err;
       const double srel = std::abs(s - ref_scalar) / std::max(1e-30, std::abs(ref_scalar));
+      ++checked;
+      worst = std::max(worst, rel);
       if (!(rel <= 1e-4) || (ref_scalar != 0 && !(srel <= 1e-4))) {
         std::fprintf(stderr, "bench_kernels: bm_%s%s disagrees with the library: max error %.3g of %.3g, scalar %.9g vs %.9g\n",
                      k.name.c_str(), v.suffix.c_str(), err, scale, s, ref_scalar);
@@ -852,6 +856,9 @@ bool verify() {
       }
     }
   }
+  if (ok)
+    std::printf("bench_kernels: %d baseline and adapter variants agree with the library (largest relative error %.2g)\n",
+                checked, worst);
   return ok;
 }
 
