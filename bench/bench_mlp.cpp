@@ -15,6 +15,7 @@
 #include <Eigen/Core>
 
 #include "dnft/policies/mlp.hpp"
+#include "support/bench_support.hpp"
 
 namespace {
 
@@ -152,8 +153,12 @@ void BM_mlp_forward_gemm_raw(benchmark::State& state) {
 }
 
 void shapes(benchmark::internal::Benchmark* b) {
-  for (int D : {2, 64})
-    for (int B : {128, 1024}) b->Args({B, D});
+  if (dnft_bench::smoke_run()) {  // DNFT_BENCH_SMOKE=1: one small shape
+    b->Args({16, 2});
+  } else {
+    for (int D : {2, 64})
+      for (int B : {128, 1024}) b->Args({B, D});
+  }
   b->ArgNames({"B", "D"})->Unit(benchmark::kMicrosecond);
 }
 

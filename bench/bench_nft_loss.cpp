@@ -20,6 +20,7 @@
 
 #include "dnft/algorithm/nft_loss.hpp"
 #include "support/bench_support.hpp"
+#include "support/nft_eager.hpp"
 
 namespace {
 
@@ -109,149 +110,17 @@ void bm_fused(benchmark::State& state) {
   state.counters["threads"] = threads;
 }
 
-// ---- the eager version ------------------------------------------------------------------------
-// What an eager framework (PyTorch without a compiler) executes for the reference code of
-// ALGORITHM.md section 2 and its autograd backward: every operation is one full pass over the
-// batch writing one full-size temporary; per-sample means are separate reduction passes; the
-// adaptive weight is computed in float64 as the reference does (.double()). Temporaries come
-// from a pool allocated once (as a caching allocator would hand them out: no page faults timed).
-// Each operation is threaded over samples with the same executor as the fused kernel.
-
-struct eager {
-  const dnft::host_executor& ex;
-  index_t B, D;
-
-  //! out[i, d] = f(i, k) for k = i * D + d: one pass, one temporary.
-  template <class T, class F>
-  void map(T* out, F f) const {
-    const index_t d_ = D;
-    ex.bulk(B, D, [&](index_t b, index_t e) {
-      for (index_t i = b; i < e; ++i)
-        for (index_t k = i * d_; k < (i + 1) * d_; ++k) out[k] = f(i, k);
-    });
-  }
-  //! Per-sample mean (a reduction pass), accumulated in double.
-  template <class T>
-  void mean(const T* in, std::vector<double>& out) const {
-    out.resize(std::size_t(B));
-    const index_t d_ = D;
-    ex.bulk(B, D, [&](index_t b, index_t e) {
-      for (index_t i = b; i < e; ++i) {
-        double s = 0;
-        for (index_t k = i * d_; k < (i + 1) * d_; ++k) s += double(in[k]);
-        out[std::size_t(i)] = s / double(d_);
-      }
-    });
-  }
-};
-
-struct eager_workspace {
-  std::vector<aligned_buffer<float>> f;
-  std::vector<aligned_buffer<double>> d;
-  eager_workspace(index_t n) {
-    for (int k = 0; k < 8; ++k) f.emplace_back(n);
-    for (int k = 0; k < 3; ++k) d.emplace_back(n);
-    for (auto& b : f) std::fill(b.data(), b.data() + n, 0.0f);
-    for (auto& b : d) std::fill(b.data(), b.data() + n, 0.0);
-  }
-};
-
-//! The eager loss and gradient with v_ref (the same result as nft_loss, default options).
-double eager_nft(const eager& E, eager_workspace& w, const nft_problem& p, float* grad) {
-  const double beta = 1.0, C = 5.0, lambda = 1e-4, w_floor = 1e-5;
-  const float fb = float(beta);
-  const float *x0 = p.x0.data(), *eps = p.eps.data(), *vt = p.v_theta.data(), *vo = p.v_old.data(),
-              *vr = p.v_ref.data();
-  const auto& t = p.t;
-  float *xt = w.f[0].data(), *a = w.f[1].data(), *b = w.f[2].data(), *vpos = w.f[3].data(), *vneg = w.f[4].data(),
-        *dpos = w.f[5].data(), *dneg = w.f[6].data(), *dkl = w.f[7].data();
-  double *xd = w.d[0].data(), *yd = w.d[1].data(), *zd = w.d[2].data();
-  const index_t B = E.B, D = E.D;
-  auto ti = [&](index_t i) { return float(t[std::size_t(i)]); };
-  // forward: x_t = (1 - t) x0 + t eps
-  E.map(a, [&](index_t i, index_t k) { return (1.0f - ti(i)) * x0[k]; });
-  E.map(b, [&](index_t i, index_t k) { return ti(i) * eps[k]; });
-  E.map(xt, [&](index_t, index_t k) { return a[k] + b[k]; });
-  // v_pos = beta v_theta + (1 - beta) v_old;  v_neg = (1 + beta) v_old - beta v_theta
-  E.map(a, [&](index_t, index_t k) { return fb * vt[k]; });
-  E.map(b, [&](index_t, index_t k) { return (1.0f - fb) * vo[k]; });
-  E.map(vpos, [&](index_t, index_t k) { return a[k] + b[k]; });
-  E.map(a, [&](index_t, index_t k) { return (1.0f + fb) * vo[k]; });
-  E.map(b, [&](index_t, index_t k) { return fb * vt[k]; });
-  E.map(vneg, [&](index_t, index_t k) { return a[k] - b[k]; });
-  // x0_pos = x_t - t v_pos (reuses vpos for t v_pos, then a for x0_pos), likewise for neg
-  E.map(a, [&](index_t i, index_t k) { return ti(i) * vpos[k]; });
-  E.map(vpos, [&](index_t, index_t k) { return xt[k] - a[k]; });  // vpos now holds x0_pos
-  E.map(a, [&](index_t i, index_t k) { return ti(i) * vneg[k]; });
-  E.map(vneg, [&](index_t, index_t k) { return xt[k] - a[k]; });  // vneg now holds x0_neg
-  // adaptive weights in float64: w = clip(mean |x0_pred.double() - x0.double()|, 1e-5)
-  std::vector<double> w_pos, w_neg, l_pos, l_neg, kl;
-  E.map(xd, [&](index_t, index_t k) { return double(x0[k]); });
-  E.map(yd, [&](index_t, index_t k) { return double(vpos[k]); });
-  E.map(zd, [&](index_t, index_t k) { return yd[k] - xd[k]; });
-  E.map(yd, [&](index_t, index_t k) { return std::abs(zd[k]); });
-  E.mean(yd, w_pos);
-  E.map(yd, [&](index_t, index_t k) { return double(vneg[k]); });
-  E.map(zd, [&](index_t, index_t k) { return yd[k] - xd[k]; });
-  E.map(yd, [&](index_t, index_t k) { return std::abs(zd[k]); });
-  E.mean(yd, w_neg);
-  for (index_t i = 0; i < B; ++i) {
-    w_pos[std::size_t(i)] = std::max(w_pos[std::size_t(i)], w_floor);
-    w_neg[std::size_t(i)] = std::max(w_neg[std::size_t(i)], w_floor);
-  }
-  // branch losses: mean((x0_pred - x0)^2 / w)
-  E.map(dpos, [&](index_t, index_t k) { return vpos[k] - x0[k]; });
-  E.map(a, [&](index_t, index_t k) { return dpos[k] * dpos[k]; });
-  E.map(b, [&](index_t i, index_t k) { return float(a[k] / w_pos[std::size_t(i)]); });
-  E.mean(b, l_pos);
-  E.map(dneg, [&](index_t, index_t k) { return vneg[k] - x0[k]; });
-  E.map(a, [&](index_t, index_t k) { return dneg[k] * dneg[k]; });
-  E.map(b, [&](index_t i, index_t k) { return float(a[k] / w_neg[std::size_t(i)]); });
-  E.mean(b, l_neg);
-  // KL: mean((v_theta - v_ref)^2)
-  E.map(dkl, [&](index_t, index_t k) { return vt[k] - vr[k]; });
-  E.map(a, [&](index_t, index_t k) { return dkl[k] * dkl[k]; });
-  E.mean(a, kl);
-  // the scalar tail on (B) vectors
-  std::vector<double> r(static_cast<std::size_t>(B));
-  double loss = 0;
-  for (index_t i = 0; i < B; ++i) {
-    const auto s = std::size_t(i);
-    const double ah = std::min(std::max(p.adv[s], -C), C);
-    r[s] = std::min(std::max(ah / C / 2 + 0.5, 0.0), 1.0);
-    loss += (C * (r[s] * l_pos[s] + (1 - r[s]) * l_neg[s]) / beta + lambda * kl[s]) / double(B);
-  }
-  // backward (autograd): d/d x0_pos of C r mean(d^2 / w) / (beta B) is 2 C r d / (beta B D w);
-  // x0_pos = x_t - t v_pos gives a factor -t, v_pos = beta v_theta + ... a factor beta.
-  auto cpos = [&](index_t i) {
-    return float(2 * C * r[std::size_t(i)] / (beta * double(B) * double(D) * w_pos[std::size_t(i)]));
-  };
-  auto cneg = [&](index_t i) {
-    return float(2 * C * (1 - r[std::size_t(i)]) / (beta * double(B) * double(D) * w_neg[std::size_t(i)]));
-  };
-  E.map(a, [&](index_t i, index_t k) { return cpos(i) * dpos[k]; });         // grad x0_pos
-  E.map(a, [&](index_t i, index_t k) { return -ti(i) * a[k]; });             // grad v_pos
-  E.map(a, [&](index_t, index_t k) { return fb * a[k]; });                   // grad v_theta via v_pos
-  E.map(b, [&](index_t i, index_t k) { return cneg(i) * dneg[k]; });         // grad x0_neg
-  E.map(b, [&](index_t i, index_t k) { return -ti(i) * b[k]; });             // grad v_neg
-  E.map(b, [&](index_t, index_t k) { return -fb * b[k]; });                  // grad v_theta via v_neg
-  E.map(xt, [&](index_t, index_t k) { return a[k] + b[k]; });                // accumulate
-  const float ckl = float(2 * lambda / (double(B) * double(D)));
-  E.map(a, [&](index_t, index_t k) { return ckl * dkl[k]; });                // grad v_theta via KL
-  E.map(grad, [&](index_t, index_t k) { return xt[k] + a[k]; });
-  return loss;
-}
-
 void bm_eager(benchmark::State& state) {
   const index_t B = state.range(0), D = state.range(1);
   const int threads = static_cast<int>(state.range(2));
   auto& p = problem(B, D);
   const auto ex = dnft_bench::executor(threads);
-  const eager E{ex, B, D};
-  eager_workspace w(B * D);
+  const dnft_bench::eager E{ex, B, D};
+  dnft_bench::eager_workspace w(B * D);
+  const dnft_bench::nft_inputs in{p.x0.data(), p.eps.data(), p.v_theta.data(), p.v_old.data(), p.v_ref.data(), p.t, p.adv};
   const dnft_bench::cache_flusher flush;
   flush.timed_loop(state, [&] {
-    double loss = eager_nft(E, w, p, p.grad.data());
+    double loss = dnft_bench::eager_nft(E, w, in, p.grad.data());
     benchmark::DoNotOptimize(loss);
     benchmark::ClobberMemory();
   });
@@ -284,10 +153,15 @@ void bm_philox_fill(benchmark::State& state) {
   state.counters["threads"] = threads;
 }
 
-// Shapes: B = 64 samples of 16 x 64 x 64, and B = 8 samples of 16 x 128 x 128; 1 and 2 threads.
+// Shapes: B = 64 samples of 16 x 64 x 64, and B = 8 samples of 16 x 128 x 128; 1 and 2 threads
+// (B = 4 samples of 4096 in the smoke test, DNFT_BENCH_SMOKE=1).
 void shapes(benchmark::internal::Benchmark* b) {
-  for (const auto& [B, D] : {std::pair<index_t, index_t>{64, 16 * 64 * 64}, {8, 16 * 128 * 128}})
-    for (int threads : {1, 2}) b->Args({B, D, threads});
+  if (dnft_bench::smoke_run()) {
+    for (int threads : {1, 2}) b->Args({4, 4096, threads});
+  } else {
+    for (const auto& [B, D] : {std::pair<index_t, index_t>{64, 16 * 64 * 64}, {8, 16 * 128 * 128}})
+      for (int threads : {1, 2}) b->Args({B, D, threads});
+  }
   // wall time decides; the process CPU time (all threads) is reported too (bench_report.py)
   b->ArgNames({"B", "D", "threads"})->MeasureProcessCPUTime()->UseRealTime()->Unit(benchmark::kMillisecond);
   dnft_bench::with_min(b);
@@ -300,8 +174,8 @@ BENCHMARK(bm_fused<variant::philox_noise>)->Name("bm_nft_fused_philox")->Apply(s
 BENCHMARK(bm_fused<variant::no_ref>)->Name("bm_nft_fused_noref")->Apply(shapes);
 BENCHMARK(bm_eager)->Name("bm_nft_eager")->Apply(shapes);
 BENCHMARK(bm_philox_fill)
-    ->Args({8, 1 << 18, 1})
-    ->Args({8, 1 << 18, 2})
+    ->Args({8, dnft_bench::smoke_run() ? 1024 : 1 << 18, 1})
+    ->Args({8, dnft_bench::smoke_run() ? 1024 : 1 << 18, 2})
     ->ArgNames({"B", "D", "threads"})
     ->MeasureProcessCPUTime()
     ->UseRealTime()

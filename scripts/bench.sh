@@ -3,8 +3,9 @@
 # Builds one benchmark with the release preset (-O3 -march=native), runs it with repetitions
 # (interleaved in random order, so a noisy neighbour hurts every benchmark alike) and prints
 # the summary of scripts/bench_report.py (medians, minima, ratios to the triad bound).
-# Usage: scripts/bench.sh [nft|<name of bench/bench_NAME.cpp>] [Google Benchmark flags...]
+# Usage: scripts/bench.sh [nft|kernels|mlp|<name of bench/bench_NAME.cpp>] [Google Benchmark flags...]
 #   REPS=20 scripts/bench.sh nft                         # more repetitions (default 10)
+#   REPS=5 scripts/bench.sh kernels                      # the kernel suite (bench_kernels), B x D sweep
 #   scripts/bench.sh nft --benchmark_filter='triad|fused'
 # The JSON output is kept in build/release/bench/<executable>.json.
 set -euo pipefail

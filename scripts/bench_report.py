@@ -13,7 +13,13 @@ machine: on an idle machine CPU time = threads x wall time for a balanced parall
 the CPU ratio estimates the idle-machine ratio. A family
 `<name>_eager` is the baseline of `<name>_fused`: the speed-up is eager time / fused time.
 
-Usage: scripts/bench_report.py FILE.json [--stat median|min|mean]
+bench_kernels (the kernel suite: families bm_<kernel> with variants bm_<kernel>_raw, _naive,
+_eigen, _xtensor, _nocheck) gets its own summary instead of the full table (--all prints both):
+one row per kernel and shape with the fraction of the triad bandwidth, the speed-up over the
+naive multi-pass version, the library / raw-baseline and adapter / library time ratios; then a
+linearity check, a least-squares fit time = a + b n over the B x D sweep (n = B D elements).
+
+Usage: scripts/bench_report.py FILE.json [--stat median|min|mean] [--all]
 Only the standard library is used.
 """
 import argparse
@@ -73,10 +79,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("file")
     ap.add_argument("--stat", default="median", choices=["median", "min", "mean"])
+    ap.add_argument("--all", action="store_true", help="bench_kernels: also print every benchmark")
     a = ap.parse_args()
     ctx, runs = load(a.file)
     if not runs:
         sys.exit("bench_report: no benchmark results in " + a.file)
+    if any(split(n)[0].endswith("_naive") for n in runs) and not any(split(n)[0] == "bm_nft_fused" for n in runs):
+        print(f"# {a.file}: {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz, "
+              f"load average {ctx.get('load_avg', '?')}, statistic: {a.stat}")
+        kernels_summary(runs, a.stat)
+        if not a.all:
+            return
 
     def get(name, stat=None):
         rec = runs.get(name, {})
@@ -184,6 +197,136 @@ def nft_summary(runs):
             print(f"\nphilox_normal::fill, {split(n)[1].replace('/process_time', '').replace('/real_time', '')}: "
                   f"{b['items_per_second'] / 1e6:.1f} M normals/s (median)", end="")
     print()
+
+
+VARIANTS = ("_raw", "_naive", "_eigen", "_xtensor", "_nocheck")
+
+
+def fields(args):
+    return dict(x.split(":") for x in args.replace("/process_time", "").replace("/real_time", "").split("/")
+                if ":" in x and not x.startswith("iterations"))
+
+
+def kernels_summary(runs, stat):
+    """bench_kernels: per kernel and shape, the library call against its baselines and the triad."""
+    def rec(fam, args, st=stat):
+        r = runs.get(f"{fam}/{args}", {})
+        r = r.get(st) or r.get("median")
+        return r[1] if r else None
+
+    def secs(b, key="real_time"):
+        return b[key] * UNIT[b.get("time_unit", "ns")]
+
+    fams, shapes = [], set()
+    for name in runs:
+        fam, args = split(name)
+        shapes.add(args)
+        base = fam
+        for v in VARIANTS:
+            if fam.endswith(v):
+                base = fam[: -len(v)]
+        if base not in fams and base != "bm_triad":
+            fams.append(base)
+    order = {}  # family -> registration order
+    for n, r in runs.items():
+        order.setdefault(split(n)[0], (r.get("median") or r.get("mean"))[1].get("family_index", 0))
+    fams.sort(key=lambda f: order.get(f, 0))
+
+    def skey(args):
+        f = fields(args)
+        return (int(f.get("B", 0)) * int(f.get("D", 1)), int(f.get("B", 0)))
+
+    shapes = sorted(shapes, key=skey)
+    print()
+    print("| kernel | shape (B x D) | time | GB/s | fraction of triad: median / CPU | speed-up vs naive |"
+          " library / raw | Eigen / view | xtensor / view |")
+    print("|  |  | median | median |  | median (CPU) | median (CPU) | median (CPU) | median (CPU) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    lin = {}
+    for fam in fams:
+        for args in shapes:
+            b = rec(fam, args)
+            if not b:
+                continue
+            f = fields(args)
+            t = secs(b)
+            n = int(f["B"]) * int(f.get("D", 1))
+            lin.setdefault(fam, []).append((n, t, f"{f['B']} x {f['D']}"))
+            steps = b.get("steps")
+            time = f"{t * 1e6:.1f} us" if t < 1e-2 else f"{t * 1e3:.2f} ms"
+            if steps:
+                time += f" ({t / steps * 1e6:.1f} us/step)"
+            gbs = frac = ""
+            tr = rec("bm_triad", args)
+            if "bytes" in b:
+                gbs = f"{b['bytes'] / t / 1e9:.2f}"
+                if tr:
+                    frac = f"{(b['bytes'] / t) / (tr['bytes'] / secs(tr)):.2f}"
+                    trm, km = rec("bm_triad", args, "min"), rec(fam, args, "min")
+                    if trm and km:  # fastest repetitions, process CPU time
+                        frac += f" / {(km['bytes'] / secs(km, 'cpu_time')) / (trm['bytes'] / secs(trm, 'cpu_time')):.2f}"
+            def ratio(num_fam, den_fam, digits=2, suffix=""):
+                """median real-time ratio (and the ratio of the fastest repetitions' CPU times)"""
+                a, b = rec(num_fam, args), rec(den_fam, args)
+                if not a or not b:
+                    return ""
+                am, bm = rec(num_fam, args, "min"), rec(den_fam, args, "min")
+                cpu = f" ({secs(am, 'cpu_time') / secs(bm, 'cpu_time'):.{digits}f})" if am and bm else ""
+                return f"{secs(a) / secs(b):.{digits}f}{suffix}{cpu}"
+            print(f"| {fam[3:]} | {f['B']} x {f['D']} | {time} | {gbs} | {frac} | {ratio(fam + '_naive', fam, 1, 'x')} | "
+                  f"{ratio(fam, fam + '_raw')} | {ratio(fam + '_eigen', fam)} | {ratio(fam + '_xtensor', fam)} |")
+    # the triad itself, for the linearity check
+    for args in shapes:
+        b = rec("bm_triad", args)
+        if b:
+            f = fields(args)
+            lin.setdefault("bm_triad", []).append((int(f["B"]) * int(f["D"]), secs(b), f"{f['B']} x {f['D']}"))
+    nocheck = [n for n in runs if split(n)[0].endswith("_nocheck")]
+    if nocheck:
+        print()
+        for fam in sorted({split(n)[0] for n in nocheck}):
+            parts = []
+            for args in shapes:
+                b, lib = rec(fam, args), rec(fam[: -len("_nocheck")], args)
+                if b and lib:
+                    f = fields(args)
+                    parts.append(f"{f['B']} x {f['D']}: {secs(lib) / secs(b):.2f}")
+            print(f"{fam[3:-len('_nocheck')]} with / without the finiteness check of the gradients: " + ", ".join(parts))
+    print()
+    print("Linearity: time = a + b n fitted over the sweep by least squares on relative errors (n = B D"
+          " elements, or B); worst relative residual of the fit; ns per element (median time / n) at each shape.")
+    size = lambda s: int(s.split(" x ")[0]) * int(s.split(" x ")[1])
+    # one table per set of shapes (the B x D sweep; group advantages' B x 1)
+    groups = {}
+    for fam in ["bm_triad"] + fams:
+        if lin.get(fam):
+            groups.setdefault(tuple(sorted({p[2] for p in lin[fam]}, key=size)), []).append(fam)
+    for cols, members in groups.items():
+        linearity_table(lin, cols, members)
+
+
+def linearity_table(lin, cols, fams):
+    if len(cols) < 2:
+        return
+    print()
+    print("| kernel | a (us) | b (ns / element) | worst residual | " + " | ".join(cols) + " |")
+    print("|---|---|---|---|" + "---|" * len(cols))
+    for fam in fams:
+        pts = lin.get(fam)
+        if not pts or len(pts) < 2:
+            continue
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        # weighted least squares on relative errors: minimise sum ((a + b x - y) / y)^2
+        w = [1 / y ** 2 for y in ys]
+        sw, swx, swy = sum(w), sum(wi * x for wi, x in zip(w, xs)), sum(wi * y for wi, y in zip(w, ys))
+        swxx, swxy = sum(wi * x * x for wi, x in zip(w, xs)), sum(wi * x * y for wi, x, y in zip(w, xs, ys))
+        det = sw * swxx - swx * swx
+        slope = (sw * swxy - swx * swy) / det if det else 0.0
+        icpt = (swy - slope * swx) / sw
+        worst = max(abs(icpt + slope * x - y) / y for x, y in zip(xs, ys))
+        per = {s: f"{y / x * 1e9:.2f}" for x, y, s in pts}
+        print(f"| {fam[3:]} | {icpt * 1e6:.1f} | {slope * 1e9:.3f} | {worst * 100:.0f} % | "
+              + " | ".join(per.get(c, "") for c in cols) + " |")
 
 
 if __name__ == "__main__":

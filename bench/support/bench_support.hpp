@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdlib>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -19,6 +20,13 @@
 namespace dnft_bench {
 
 using dnft::index_t;
+
+//! True when the environment variable DNFT_BENCH_SMOKE is set to anything but "" or "0" (the
+//! bench-smoke ctest sets it): benchmarks then run small shapes only.
+inline bool smoke_run() {
+  const char* e = std::getenv("DNFT_BENCH_SMOKE");
+  return e != nullptr && *e != '\0' && !(e[0] == '0' && e[1] == '\0');
+}
 
 //! A host executor with exactly `threads` threads that parallelises any amount of work (the
 //! benchmarks choose their sizes; the library's min_parallel_work heuristic is not under test).
