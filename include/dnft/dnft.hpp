@@ -38,6 +38,7 @@
 #include "dnft/train/flow_grpo_trainer.hpp"
 #include "dnft/train/nft_trainer.hpp"
 #include "dnft/train/pretrain.hpp"
+#include "dnft/train/report.hpp"
 
 // Files: safetensors checkpoints and metrics.
 #include "dnft/io/metrics.hpp"

@@ -8,9 +8,13 @@
 #include <concepts>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
+#include <functional>
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -247,6 +251,53 @@ inline void append_row(io::metric_row& row, const rl_iteration_stats& s) {
   row.emplace_back("seconds_training", s.seconds_training);
   row.emplace_back("seconds_total", s.seconds_total);
 }
+
+//! @brief Runs `iterations` iterations of an online trainer (nft_trainer, flow_grpo_trainer, or
+//! any type with `stats step()`), calling `on_iteration(stats)` after each. A callback that
+//! returns bool stops the run early by returning false. Returns the iterations run.
+//! @code
+//!   dnft::metrics_log log{"run/metrics.csv", "run/metrics.jsonl"};
+//!   dnft::train(trainer, 100, [&](const auto& st) {
+//!     log(st);                                  // every statistic, one row per iteration
+//!     return st.reward_mean < 0.99;             // stop once the rewards are saturated
+//!   });
+//! @endcode
+//! @throws value_error when iterations < 0; whatever step() or the callback throws.
+template <class Trainer, class F>
+  requires requires(Trainer& t) { t.step(); } && std::invocable<F&, const decltype(std::declval<Trainer&>().step())&>
+std::int64_t train(Trainer& trainer, std::int64_t iterations, F&& on_iteration) {
+  if (iterations < 0)
+    detail::fail<value_error>("train", "iterations", "expected >= 0, got " + std::to_string(iterations));
+  using stats = decltype(trainer.step());
+  for (std::int64_t k = 0; k < iterations; ++k) {
+    const stats st = trainer.step();
+    if constexpr (std::is_convertible_v<std::invoke_result_t<F&, const stats&>, bool>) {
+      if (!on_iteration(st)) return k + 1;
+    } else {
+      on_iteration(st);
+    }
+  }
+  return iterations;
+}
+
+//! @brief A train() callback that appends every iteration's statistics (`stats.row()`: the
+//! shared ones, the method's diagnostics, the time split) to metrics files, CSV or JSON lines by
+//! extension (io::metrics_writer; each row flushed).
+struct metrics_log {
+  std::vector<io::metrics_writer> files;
+
+  //! @param append  keep existing rows (a resumed run) instead of truncating
+  explicit metrics_log(std::initializer_list<std::filesystem::path> paths, bool append = false) {
+    for (const auto& p : paths) files.emplace_back(p, append);
+  }
+
+  template <class Stats>
+    requires requires(const Stats& s) { { s.row() } -> std::convertible_to<io::metric_row>; }
+  void operator()(const Stats& s) {
+    const io::metric_row row = s.row();
+    for (auto& f : files) f.write(row);
+  }
+};
 
 namespace detail {
 
