@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import study  # noqa: E402
 
-DEFAULT_PARTS = "D2:main,D2:tune,D2:tuned,D2:ablation,D16:main,D16:tune,D16:tuned"
+DEFAULT_PARTS = "D2:main,D2:tune,D2:tuned,D2:extra,D2:ablation,D16:main,D16:tuned@D2"
 
 
 def run_one(binary: str, root: str, cfg: study.Config, seed: int, dry: bool) -> tuple[str, float, int]:
@@ -56,7 +56,7 @@ def main() -> int:
     ap.add_argument("--binary", required=True, help="the demo program (dnft_example_geneval_demo)")
     ap.add_argument("--out", default="out/study", help="root of the run folders and the shared base cache")
     ap.add_argument("--parts", default=DEFAULT_PARTS,
-                    help="comma-separated SCALE:PART, PART one of main, tune, tuned, ablation (tuned needs tune done)")
+                    help="comma-separated SCALE:PART, PART one of main, tune, tuned, extra, ablation (tuned needs tune done)")
     ap.add_argument("--jobs", type=int, default=1, help="runs at a time (each single-threaded)")
     ap.add_argument("--seeds", default=None, help="override the evaluation seeds, e.g. 0,1,2,3")
     ap.add_argument("--dry-run", action="store_true")
@@ -74,7 +74,7 @@ def main() -> int:
     for part in a.parts.split(","):
         # resolved part by part: the tuned configurations need the tuning runs' results
         jobs = [(c, s) for c in study.all_configs(root, [part]) for s in c.seeds]
-        if part.endswith(":tuned") and not jobs:
+        if ":tuned" in part and not jobs:
             print(f"{part}: tuning runs missing, skipped")
             continue
         todo = [(c, s) for c, s in jobs if study.load_summary(c.run_dir(root, s)) is None]
