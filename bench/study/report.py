@@ -57,7 +57,7 @@ def nan_to_none(x):
 
 
 def series_keys(cfg: study.Config) -> list[str]:
-    return ["nft"] if cfg.method == "nft" else ["grpo_guided", "grpo"]
+    return ["nft", "nft_guided"] if cfg.method == "nft" else ["grpo_guided", "grpo"]
 
 
 def summarize_series(points: list[dict], budget_images: int) -> dict:
@@ -346,6 +346,8 @@ def main() -> int:
                 for s, r in c["runs"].items()}
         pairs = [("reference: DiffusionNFT vs FlowGRPO (guidance 4.5)", "nft_ref", "nft", "grpo_ref", "grpo_guided"),
                  ("reference: DiffusionNFT vs FlowGRPO without guidance", "nft_ref", "nft", "grpo_ref_noguid", "grpo_guided"),
+                 ("reference: DiffusionNFT scored with guidance 4.5 vs FlowGRPO (guidance 4.5)", "nft_ref_cfg_eval",
+                  "nft_guided", "grpo_ref", "grpo_guided"),
                  ("tuned: DiffusionNFT vs FlowGRPO (guidance)", "nft_tuned", "nft", "grpo_tuned", "grpo_guided"),
                  ("tuned: DiffusionNFT vs FlowGRPO without guidance", "nft_tuned", "nft", "grpo_tuned_noguid", "grpo_guided")]
         for label, an, ak, bn, bk in pairs:
@@ -357,7 +359,8 @@ def main() -> int:
         tables.append(f"### {scale}: {sc['prompts']} prompts in D = {sc['dim']}, {sc['budget']} sampled images per run\n")
         tables.append(f"Base model accuracy: {R['base_accuracy']:.3f} without guidance, "
                       f"{R['base_accuracy_guided']:.3f} with guidance 4.5.\n")
-        rows = [("nft_ref", "nft", "no guidance"), ("nft_tuned", "nft", "no guidance"),
+        rows = [("nft_ref", "nft", "no guidance"), ("nft_ref_cfg_eval", "nft_guided", "guidance 4.5"),
+                ("nft_tuned", "nft", "no guidance"),
                 ("grpo_ref", "grpo_guided", "guidance 4.5"), ("grpo_ref", "grpo", "no guidance"),
                 ("grpo_ref_noguid", "grpo_guided", "no guidance"),
                 ("grpo_tuned", "grpo_guided", "its guidance"), ("grpo_tuned", "grpo", "no guidance"),
@@ -423,7 +426,8 @@ def main() -> int:
         if not a.no_plots:
             prefix = os.path.join(a.dest, f"{scale.lower()}_")
             crows = [("nft_ref", "nft", "DiffusionNFT reference", "#08519c"),
-                     ("nft_tuned", "nft", "DiffusionNFT tuned", "#08519c:--"),
+                     ("nft_tuned", "nft", "DiffusionNFT tuned (= reference)", "#08519c:--"),
+                     ("nft_ref_cfg_eval", "nft_guided", "DiffusionNFT reference, scored with guidance 4.5", "#6baed6:-."),
                      ("grpo_ref", "grpo_guided", "FlowGRPO reference (guidance 4.5)", "#cb181d"),
                      ("grpo_ref_noguid", "grpo_guided", "FlowGRPO reference, no guidance", "#fc9272"),
                      ("grpo_tuned", "grpo_guided", "FlowGRPO tuned (guided)", "#cb181d:--"),

@@ -71,6 +71,9 @@ class Config:
              "--budget", str(s["budget"]), "--eval-every", str(self.eval_every or s["eval_every"]), "--seed", str(seed),
              "--threads", "1", "--no-plots"]
         for k, v in self.flags.items():
+            if v is None:  # a flag without a value
+                a.append("--" + k.replace("_", "-"))
+                continue
             if isinstance(v, bool):
                 v = "true" if v else "false"
             a += ["--" + k.replace("_", "-"), str(v)]
@@ -78,6 +81,7 @@ class Config:
 
 
 def flag_text(flags: dict) -> str:
+    flags = {k: v for k, v in flags.items() if v is not None}
     if not flags:
         return "reference settings"
     names = {"lr": "lr", "beta": "beta", "decay": "decay type", "grpo_kl_weight": "KL", "noise_level": "noise",
@@ -147,7 +151,10 @@ def extra_configs(scale: str) -> list[Config]:
     if scale != "D2":
         return []
     return [Config("grpo_lr3e-3", "extra", scale, "grpo", {"lr": 3e-3},
-                   label="FlowGRPO, lr 0.003 (the first-crossing rule's pick)")]
+                   label="FlowGRPO, lr 0.003 (the first-crossing rule's pick)"),
+            # DiffusionNFT trains without guidance; this also scores its model with guidance 4.5
+            Config("nft_ref_cfg_eval", "extra", scale, "nft", {"nft_guidance_eval": None},
+                   label="DiffusionNFT, reference, also scored with guidance 4.5")]
 
 
 def ablation_configs(scale: str) -> list[Config]:
@@ -226,7 +233,7 @@ def load_series(run_dir: str, key: str) -> list[dict]:
             if acc not in r:
                 # FlowGRPO without guidance (--guidance 1): both of its series are unguided and
                 # the metrics columns have no _guided suffix.
-                if guided and "eval_accuracy" in r:
+                if guided and method == "grpo" and "eval_accuracy" in r:
                     acc2, any2 = "eval_accuracy", "eval_in_any_mode"
                 else:
                     continue
