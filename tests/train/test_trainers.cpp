@@ -199,7 +199,12 @@ TEST_SUITE("train") {
     }
   }
 
-  TEST_CASE("the FlowGRPO trainer's gradient (through guidance) equals finite differences of its objective") {
+  TEST_CASE("the FlowGRPO trainer's gradient (with and without guidance) equals finite differences of its objective") {
+    // guidance 1 takes the trainer's unguided path (one row per sample, no null rows)
+    double w = 2.5;
+    SUBCASE("guidance 2.5") { w = 2.5; }
+    SUBCASE("no guidance") { w = 1.0; }
+    CAPTURE(w);
     auto task = small_task();
     const auto base = small_mlp<double>(8, 1, 7);
     dnft::flow_grpo_config cfg;
@@ -207,7 +212,7 @@ TEST_SUITE("train") {
     cfg.group_size = 3;
     cfg.sampling_steps = 3;
     cfg.train_fraction = 1.0;
-    cfg.guidance = 2.5;
+    cfg.guidance = w;
     cfg.loss.kl_weight = 0.5;
     cfg.max_grad_norm = 1e12;
     cfg.use_ema = false;
@@ -225,7 +230,7 @@ TEST_SUITE("train") {
                       dnft::philox_normal{dnft::detail::derive_seed(13, 1), dnft::stream_id(0, 0)});
     const auto grid = dnft::shifted_sigma_grid(3);
     dnft::flow_sde_solver<> sde{0.7, dnft::detail::derive_seed(13, 5), 0};
-    dnft::guided_field guided(sampler, 2.5);
+    dnft::guided_field guided(sampler, w);
     dnft::flow_sde_solver<>::trajectory_type<dnft::mlp_policy<double>> traj;
     sde.sample(guided, dnft::make_view(x.data(), {B, D}), std::span<const int>(c), std::span<const double>(grid), traj);
     std::vector<double> rw(B), adv(B);
@@ -238,7 +243,7 @@ TEST_SUITE("train") {
       double total = 0;
       for (dnft::index_t k = 0; k < 3; ++k) {
         std::vector<double> t(B, traj.sigma(k)), v(B * D), vr(B * D);
-        dnft::guided_field gp(p, 2.5), gr(ref, 2.5);
+        dnft::guided_field gp(p, w), gr(ref, w);
         gp.predict(traj.state(k), dnft::as_view(std::as_const(t)), std::span<const int>(c), dnft::make_view(v.data(), {B, D}));
         gr.predict(traj.state(k), dnft::as_view(std::as_const(t)), std::span<const int>(c), dnft::make_view(vr.data(), {B, D}));
         std::vector<double> lp(traj.log_prob(k).data, traj.log_prob(k).data + B);

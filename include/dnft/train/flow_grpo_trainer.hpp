@@ -280,10 +280,12 @@ class flow_grpo_trainer {
     for (index_t i = 0; i < rows; ++i) t_cast_[std::size_t(i)] = value_type(sigma);
     detail::copy_from_host(ex_, t_cast_.data(), t2_.data(), rows);
     if (!guided) {
+      // n times (the buffer holds 2B for the guided case)
+      const auto t = make_view(static_cast<const value_type*>(t2_.data()), {n}, space_type{});
       if (train)
-        p.forward(x, t2_.view(), c, out.view(n, D));
+        p.forward(x, t, c, out.view(n, D));
       else
-        p.predict(x, t2_.view(), c, out.view(n, D));
+        p.predict(x, t, c, out.view(n, D));
       return;
     }
     lincomb(ex_, make_view(x2_.data(), {n, D}, space_type{}), std::array<double, 1>{1.0}, x);
