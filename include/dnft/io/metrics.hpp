@@ -2,9 +2,11 @@
 // dnft: per-iteration metrics to CSV or JSON-lines files (one row per iteration, flushed).
 #pragma once
 
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -79,9 +81,10 @@ class metrics_writer {
           detail::fail<value_error>("metrics_writer::write", path_.string(),
                                     "column " + std::to_string(i) + " is '" + row[i].first + "', the header says '" +
                                         columns_[i] + "'");
+        // the shortest text that reads back as the same double (as the JSON lines do)
         char buf[32];
-        std::snprintf(buf, sizeof buf, "%.10g", row[i].second);
-        out_ << (i ? "," : "") << buf;
+        const auto r = std::to_chars(buf, buf + sizeof buf, row[i].second);
+        out_ << (i ? "," : "") << std::string_view(buf, std::size_t(r.ptr - buf));
       }
       out_ << '\n';
     }
