@@ -15,6 +15,7 @@ static_assert(__cplusplus >= 202002L,
 #include <string>
 #include <vector>
 
+#include "dnft/concepts/reward.hpp"
 #include "dnft/cuda/error.cuh"
 #include "dnft/cuda/execution.cuh"
 #include "dnft/detail/toy_geneval.hpp"
