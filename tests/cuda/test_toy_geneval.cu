@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "dnft/concepts/reward.hpp"
 #include "dnft/cuda/cuda.cuh"
 #include "dnft/cuda/tasks/toy_geneval.cuh"
 #include "dnft/tasks/toy_geneval.hpp"
@@ -21,20 +22,21 @@ namespace {
 using dnft::index_t;
 namespace ct = dnft::cuda::toy;
 
-//! B samples near the modes (prompt i % (K + 1), the null prompt K included; the sample lies
-//! near mode (i * 7) % K, so some are in their prompt's mode and most are not), spread so that
-//! about half land within the hit radius; stored (B, D) row-major (layout 0) or column-major (1).
+//! B samples near the modes (prompt i % (K + 1), the null prompt K included; even samples lie
+//! near their prompt's mode, odd ones near mode (i * 7) % K), spread so that about half land
+//! within the hit radius; stored (B, D) row-major (layout 0) or column-major (1).
 struct samples {
   index_t B, D;
   std::vector<float> mem;
   std::vector<int> prompts;
   int layout;
   samples(const dnft::toy::geneval_task& task, index_t b, int lay) : B(b), D(task.dim()), layout(lay) {
-    const auto noise = dnft_test::normal_data(std::size_t(B * D), 41 + std::uint64_t(lay), task.hit_radius() * 0.8);
+    const double spread = task.hit_radius() / std::sqrt(double(D));  // |noise| ~ hit radius
+    const auto noise = dnft_test::normal_data(std::size_t(B * D), 41 + std::uint64_t(lay), spread);
     mem.assign(std::size_t(B * D), 0.0f);
     for (index_t i = 0; i < B; ++i) {
       prompts.push_back(int(i % (task.modes() + 1)));
-      const auto c = task.centre(int((i * 7) % task.modes()));
+      const auto c = task.centre(int((i % 2 == 0 ? i % (task.modes() + 1) : i * 7) % task.modes()));
       for (index_t d = 0; d < D; ++d) at(i, d) = float(c[std::size_t(d)] + noise[std::size_t(i * D + d)]);
     }
   }
