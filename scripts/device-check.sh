@@ -165,7 +165,7 @@ step build_demo 240 "$dlog" cmake --build "$build/out" -j "$jobs" --target dnft_
 demo_exe=$build/out/dnft_geneval_demo
 if [[ -x $demo_exe ]]; then
   rm -rf "$build/demo-out"
-  step demo 120 "$dlog" "$demo_exe" --device cuda --pretrain-steps 200 --budget 1024 --no-plots --out "$build/demo-out"
+  step demo 120 "$dlog" "$demo_exe" --device cuda --pretrain-steps 200 --budget 1024 --no-plots --threads 0 --out "$build/demo-out"
   cp "$build/demo-out/summary.json" "$out/demo_summary.json" 2>>"$dlog"
 else
   rc[demo]=-1

@@ -53,6 +53,7 @@ struct any_solver {
   }
 };
 
+//! The sampler --solver names, on `ex`.
 template <class Exec>
 any_solver<Exec> make_solver(const settings& s, Exec ex) {
   const std::uint64_t seed = dnft::detail::derive_seed(s.seed, 100);
@@ -64,6 +65,7 @@ any_solver<Exec> make_solver(const settings& s, Exec ex) {
   return {dnft::ddim_solver<Exec>{s.ddim_eta, seed, 0, ex}};
 }
 
+//! --adv-mode as an advantage_mode.
 inline dnft::advantage_mode adv_mode_of(const std::string& m) {
   if (m == "positive_only") return dnft::advantage_mode::positive_only;
   if (m == "negative_only") return dnft::advantage_mode::negative_only;
@@ -72,12 +74,14 @@ inline dnft::advantage_mode adv_mode_of(const std::string& m) {
   return dnft::advantage_mode::all;
 }
 
+//! --train-times as a train_times.
 inline dnft::train_times train_times_of(const std::string& t) {
   if (t == "uniform") return dnft::train_times::uniform;
   if (t == "logit_normal") return dnft::train_times::logit_normal;
   return dnft::train_times::grid;
 }
 
+//! DiffusionNFT's trainer settings.
 inline dnft::nft_config nft_config_of(const settings& s) {
   dnft::nft_config c;
   c.prompts_per_iteration = s.prompts_per_iteration;
@@ -94,6 +98,7 @@ inline dnft::nft_config nft_config_of(const settings& s) {
   return c;
 }
 
+//! FlowGRPO's trainer settings.
 inline dnft::flow_grpo_config grpo_config_of(const settings& s) {
   dnft::flow_grpo_config c;
   c.prompts_per_iteration = s.prompts_per_iteration;
@@ -108,6 +113,7 @@ inline dnft::flow_grpo_config grpo_config_of(const settings& s) {
   return c;
 }
 
+//! The evaluation protocol with classifier-free guidance `guidance` (1: none).
 inline dnft::toy::eval_options eval_options_of(double guidance) {
   dnft::toy::eval_options o;
   o.guidance = guidance;
