@@ -14,6 +14,12 @@
 
 namespace dnft::io {
 
+// `detail::fail` below is dnft::detail's, also where dnft::io::detail exists (io/safetensors.hpp
+// included first: unqualified, `detail` would then name dnft::io::detail).
+namespace detail {
+using dnft::detail::fail;
+}  // namespace detail
+
 //! A row of named values, in column order.
 using metric_row = std::vector<std::pair<std::string, double>>;
 
@@ -36,7 +42,7 @@ class metrics_writer {
     if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
     const bool had_rows = append && std::filesystem::exists(path) && std::filesystem::file_size(path) > 0;
     out_.open(path, append ? std::ios::app : std::ios::trunc);
-    if (!out_) dnft::detail::fail<io_error>("metrics_writer", path.string(), "cannot open for writing");
+    if (!out_) detail::fail<io_error>("metrics_writer", path.string(), "cannot open for writing");
     header_written_ = had_rows && format_ == metrics_format::csv;
     if (header_written_) {  // recover the column order of the existing file
       std::ifstream in(path);
@@ -71,12 +77,12 @@ class metrics_writer {
         header_written_ = true;
       }
       if (row.size() != columns_.size())
-        dnft::detail::fail<value_error>("metrics_writer::write", path_.string(),
+        detail::fail<value_error>("metrics_writer::write", path_.string(),
                                   "a CSV row must have the " + std::to_string(columns_.size()) + " columns of the header, got " +
                                       std::to_string(row.size()));
       for (std::size_t i = 0; i < row.size(); ++i) {
         if (row[i].first != columns_[i])
-          dnft::detail::fail<value_error>("metrics_writer::write", path_.string(),
+          detail::fail<value_error>("metrics_writer::write", path_.string(),
                                     "column " + std::to_string(i) + " is '" + row[i].first + "', the header says '" +
                                         columns_[i] + "'");
         char buf[32];
@@ -86,7 +92,7 @@ class metrics_writer {
       out_ << '\n';
     }
     out_.flush();
-    if (!out_) dnft::detail::fail<io_error>("metrics_writer::write", path_.string(), "write failed");
+    if (!out_) detail::fail<io_error>("metrics_writer::write", path_.string(), "write failed");
   }
 
  private:
