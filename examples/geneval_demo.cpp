@@ -78,19 +78,27 @@ int main(int argc, char** argv) {
                  "More than 1 pays off only on an idle machine: on a busy one the threads wait for each other "
                  "(pre-training measured 10x slower with 2 threads on a loaded 2-core machine)")->check(CLI::Range(0, 1024))->capture_default_str();
   app.add_flag("--no-plots", s.no_plots, "do not run gnuplot");
+  app.add_option("--device", s.device,
+                 "where the fine-tuning runs: cpu, or cuda (an NVIDIA GPU: cuda::mlp_policy, the reward and the "
+                 "samplers on the device; needs a build with CUDA, i.e. nvcc found at configure time). "
+                 "Pre-training and the cache stay on the host")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   try {
+    geneval_demo::check_device(s);  // before pre-training: fail fast
     std::filesystem::create_directories(s.out);
     dnft::toy::geneval_config tc;
     tc.modes = s.prompts;
     tc.dim = s.dim;
     const dnft::toy::geneval_task task(tc);
     std::printf("dnft toy-GenEval demo: %d prompts (mixture modes) in D = %d; %lld sampled images per method = %lld "
-                "iterations of %d prompts x %d samples; %s\n",
+                "iterations of %d prompts x %d samples; %s%s\n",
                 s.prompts, s.dim, static_cast<long long>(s.iterations() * s.batch()),
                 static_cast<long long>(s.iterations()), s.prompts_per_iteration, s.group_size,
-                s.threads == 0 ? "all cores" : s.threads == 1 ? "1 thread" : (std::to_string(s.threads) + " threads").c_str());
+                s.threads == 0 ? "all cores" : s.threads == 1 ? "1 thread" : (std::to_string(s.threads) + " threads").c_str(),
+                s.device == "cuda" ? "; fine-tuning on the CUDA device" : "");
     geneval_demo::base_info base;
     const std::vector<geneval_demo::method_run> runs = geneval_demo::train_all(s, task, base, start);
     geneval_demo::report(s, task, base, runs, start);

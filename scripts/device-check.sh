@@ -2,13 +2,17 @@
 # The CUDA check for a machine with a GPU: configures a Release build of dnft's CUDA tests and
 # benchmarks only (sm_90 by default), builds them, runs them, and writes what it saw to $OUT
 # (./device-results when OUT is unset): summary.json, tests.log, bench_nft_loss.json,
-# bench_noise.json, bench_mlp.json, bench.log, build.log, device.txt (8 files).
+# bench_noise.json, bench_mlp.json, bench.log, build.log, device.txt, demo_summary.json,
+# demo.log (10 files).
 #   tests: every suite of dnft_test_cuda (tests/cuda/test_*.cu: the executor, nft_loss, the other
 #     backends against the host backends, cuda::mlp_policy against the host model, the trainers
 #     with a device policy, and the cuda_host emulations);
 #   benchmarks: nft_loss (bench_nft_loss.json); fill_normal and forward_noise with Philox in the
 #     kernel, each with its fraction of a device-to-device copy (bench_noise.json); the MLP on
-#     cuBLAS against a raw cuBLAS baseline (bench_mlp.json).
+#     cuBLAS against a raw cuBLAS baseline (bench_mlp.json);
+#   demo: the toy-GenEval demo (examples/geneval_demo.cpp) with --device cuda on tiny settings
+#     (its summary.json as demo_summary.json, its output in demo.log); built only when Eigen and
+#     CLI11 are found (staged by --stage-deps).
 # Aims at about 5 minutes on an H200 with 16 cores and never takes more than DNFT_DEVICE_BUDGET
 # seconds (default 450): every step has its own time limit, capped by what is left of the budget,
 # and a failing step does not stop the others.
@@ -16,8 +20,8 @@
 # Usage:
 #   scripts/device-check.sh                      on the GPU machine
 #   scripts/device-check.sh --stage-deps [DIR]   on a machine that has the packages (scripts/deps.sh):
-#       copies doctest, Random123, nlohmann-json, Google Benchmark and Eigen (for the host model
-#       test_mlp.cu compares with) into DIR (default build/device-deps, which git ignores), for a
+#       copies doctest, Random123, nlohmann-json, Google Benchmark, Eigen (for the host model
+#       test_mlp.cu compares with, and the demo) and CLI11 (the demo) into DIR (default build/device-deps, which git ignores), for a
 #       GPU machine that lacks them and cannot fetch them; carry DIR there.
 # Environment: OUT, DNFT_CUDA_ARCH (default 90), DNFT_DEVICE_DEPS (default build/device-deps),
 #   DNFT_DEVICE_BUILD (default build/device-check), JOBS (default: all cores), DNFT_DEVICE_BUDGET.
@@ -31,7 +35,7 @@ if [[ ${1:-} == --stage-deps ]]; then
   dir=${2:-$deps}
   mkdir -p "$dir/include" "$dir/lib/x86_64-linux-gnu/cmake"
   cp -r /usr/include/doctest /usr/include/Random123 /usr/include/benchmark /usr/include/nlohmann \
-    /usr/include/eigen3 "$dir/include/"
+    /usr/include/eigen3 /usr/include/CLI "$dir/include/"
   # nlohmann-json's and Eigen's packages are relocatable too (paths relative to their configs)
   mkdir -p "$dir/share/cmake" "$dir/share/eigen3"
   cp -r /usr/share/cmake/nlohmann_json "$dir/share/cmake/"
@@ -102,6 +106,17 @@ endif()
 enable_testing()
 add_subdirectory("$root/tests/cuda" tests_cuda)
 add_subdirectory("$root/bench/cuda" bench_cuda)
+# the toy-GenEval demo with its CUDA part (as examples/CMakeLists.txt builds it), when Eigen and CLI11 are here
+find_package(Eigen3 3.4 QUIET NO_MODULE)
+find_path(DNFT_CLI11_INCLUDE CLI/CLI.hpp)
+if(TARGET Eigen3::Eigen AND DNFT_CLI11_INCLUDE)
+  file(GLOB demo_parts "$root/examples/geneval_demo/*.cpp" "$root/examples/geneval_demo/*.cu")
+  add_executable(dnft_geneval_demo "$root/examples/geneval_demo.cpp" \${demo_parts})
+  target_include_directories(dnft_geneval_demo PRIVATE "$root/examples" "\${DNFT_CLI11_INCLUDE}")
+  target_link_libraries(dnft_geneval_demo PRIVATE dnft::cuda Eigen3::Eigen)
+  target_compile_definitions(dnft_geneval_demo PRIVATE DNFT_EXAMPLE_CUDA)
+  dnft_cuda_target(dnft_geneval_demo)
+endif()
 EOF
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
@@ -143,6 +158,21 @@ for b in nft_loss noise mlp; do
   fi
 done
 
+# ---- the demo on the device: tiny settings (a short pre-training on the host, 1024 images per method)
+dlog=$out/demo.log
+: >"$dlog"
+step build_demo 240 "$dlog" cmake --build "$build/out" -j "$jobs" --target dnft_geneval_demo
+demo_exe=$build/out/dnft_geneval_demo
+if [[ -x $demo_exe ]]; then
+  rm -rf "$build/demo-out"
+  step demo 120 "$dlog" "$demo_exe" --device cuda --pretrain-steps 200 --budget 1024 --no-plots --threads 0 --out "$build/demo-out"
+  cp "$build/demo-out/summary.json" "$out/demo_summary.json" 2>>"$dlog"
+else
+  rc[demo]=-1
+  secs[demo]=0
+  echo "dnft_geneval_demo was not built (Eigen and CLI11 are needed: --stage-deps): see above" >>"$dlog"
+fi
+
 # ---- summary ---------------------------------------------------------------------------------
 {
   echo "{"
@@ -152,7 +182,7 @@ done
   echo "  \"no_device_message\": \"$(grep -m1 'no CUDA device' "$tlog" | sed 's/"/\\"/g')\","
   echo "  \"steps\": {"
   first=1
-  for s in configure build_tests build_bench tests bench_nft_loss bench_noise bench_mlp; do
+  for s in configure build_tests build_bench tests bench_nft_loss bench_noise bench_mlp build_demo demo; do
     [[ $first == 1 ]] || echo ","
     first=0
     printf '    "%s": {"exit": %s, "seconds": %s}' "$s" "${rc[$s]:--1}" "${secs[$s]:-0}"
@@ -164,7 +194,7 @@ done
 } >"$out/summary.json"
 cat "$out/summary.json"
 grep -E '^\[doctest\]|no CUDA device' "$tlog" || true
-for s in configure build_tests build_bench tests bench_nft_loss bench_noise bench_mlp; do
+for s in configure build_tests build_bench tests bench_nft_loss bench_noise bench_mlp build_demo demo; do
   [[ ${rc[$s]:--1} == 0 ]] || exit 1
 done
 exit 0

@@ -6,11 +6,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "dnft/policies/mlp_config.hpp"
 #include "dnft/tasks/toy_geneval.hpp"
 #include "dnft/train/report.hpp"
 
@@ -58,6 +60,7 @@ struct settings {
   std::string out = "demo-out";
   int threads = 1;  // see --threads: OpenMP threads only pay off on an idle machine
   bool no_plots = false;
+  std::string device = "cpu";  // cpu or cuda: where the fine-tuning runs (pre-training is on the host)
 
   bool run_nft() const { return method == "nft" || method == "both"; }
   bool run_grpo() const { return method == "grpo" || method == "both"; }
@@ -110,6 +113,17 @@ using clock_type = std::chrono::steady_clock;
 //! Pre-trains (or loads) the base model and runs the methods the settings ask for (train.cpp).
 std::vector<method_run> train_all(const settings& s, const dnft::toy::geneval_task& task, base_info& base,
                                   clock_type::time_point start);
+
+//! Throws (a message naming --device cuda, why, and what to do) when the settings ask for the CUDA
+//! device and this build has no CUDA backend or no usable GPU is present (train_cuda.cu, or
+//! train.cpp in a build without CUDA).
+void check_device(const settings& s);
+
+//! The fine-tuning runs on the CUDA device: cuda::mlp_policy holding the base's parameters, the
+//! device toy reward, the samplers and evaluations on a cuda::executor (train_cuda.cu).
+std::vector<method_run> run_methods_cuda(const settings& s, const dnft::toy::geneval_task& task, const base_info& base,
+                                         const dnft::mlp_config& config, std::span<const float> base_parameters,
+                                         clock_type::time_point start);
 
 //! Writes the series, samples, plots and summary.json and prints the summary (report.cpp).
 void report(const settings& s, const dnft::toy::geneval_task& task, const base_info& base,

@@ -80,7 +80,8 @@ json settings::to_json() const {
           {"grpo_kl_weight", grpo_kl_weight},
           {"out", out},
           {"threads", threads},
-          {"no_plots", no_plots}};
+          {"no_plots", no_plots},
+          {"device", device}};
 }
 
 namespace {

@@ -16,6 +16,12 @@
 
 namespace dnft::io {
 
+// `detail::fail` below is dnft::detail's, also where dnft::io::detail exists (io/safetensors.hpp
+// included first: unqualified, `detail` would then name dnft::io::detail).
+namespace detail {
+using dnft::detail::fail;
+}  // namespace detail
+
 //! A row of named values, in column order.
 using metric_row = std::vector<std::pair<std::string, double>>;
 

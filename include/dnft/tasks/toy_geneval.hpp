@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "dnft/detail/toy_geneval.hpp"
 #include "dnft/error.hpp"
 #include "dnft/random/philox.hpp"
 #include "dnft/tensor/tensor_view.hpp"
@@ -100,29 +101,17 @@ class geneval_task {
   //! Squared distance of x (D values) to mode k's centre.
   template <class T>
   double distance_sq(const T* x, index_t stride, int k) const noexcept {
-    double s = 0;
-    const double* c = centres_.data() + std::size_t(k) * std::size_t(cfg_.dim);
-    for (index_t d = 0; d < cfg_.dim; ++d) {
-      const double e = double(x[d * stride]) - c[d];
-      s += e * e;
-    }
-    return s;
+    return detail::toy_distance_sq(x, stride, centres_.data() + std::size_t(k) * std::size_t(cfg_.dim), cfg_.dim);
   }
 
   //! The mode x lies in (within hit_radius of its centre), or -1.
   template <class T>
   int mode_of(const T* x, index_t stride = 1) const noexcept {
-    int best = -1;
-    double bd = hit_radius_ * hit_radius_;
-    for (int k = 0; k < cfg_.modes; ++k) {
-      const double d2 = distance_sq(x, stride, k);
-      if (d2 < bd) {
-        bd = d2;
-        best = k;
-      }
-    }
-    return best;
+    return detail::toy_mode_of(x, stride, centres_.data(), cfg_.modes, cfg_.dim, hit_radius_);
   }
+
+  //! The (K, D) mode centres, packed row-major (what a device reward uploads).
+  std::span<const double> centres() const noexcept { return centres_; }
 
   //! @brief Pre-training data: B (x0, prompt) pairs. The prompt is uniform over the K modes;
   //! with probability p the sample comes from the prompt's mode, otherwise from a uniformly
@@ -190,10 +179,9 @@ struct hit_reward {
   void operator()(tensor_view<const T, 2, Space> x0, std::span<const int> prompts, std::span<double> out) const {
     task->check_batch("toy::hit_reward", x0.extent(0), x0.extent(1), prompts.size());
     for (index_t i = 0; i < x0.extent(0); ++i)
-      out[std::size_t(i)] = (prompts[std::size_t(i)] < task->modes() &&
-                             task->mode_of(&x0(i, 0), x0.stride(1)) == prompts[std::size_t(i)])
-                                ? 1.0
-                                : 0.0;
+      out[std::size_t(i)] = detail::toy_hit_reward(&x0(i, 0), x0.stride(1), prompts[std::size_t(i)],
+                                                   task->centres().data(), task->modes(), task->dim(),
+                                                   task->hit_radius());
   }
 };
 
@@ -204,10 +192,10 @@ struct distance_reward {
   template <class T, class Space>
   void operator()(tensor_view<const T, 2, Space> x0, std::span<const int> prompts, std::span<double> out) const {
     task->check_batch("toy::distance_reward", x0.extent(0), x0.extent(1), prompts.size());
-    for (index_t i = 0; i < x0.extent(0); ++i) {
-      const int k = prompts[std::size_t(i)] < task->modes() ? prompts[std::size_t(i)] : 0;
-      out[std::size_t(i)] = -std::sqrt(task->distance_sq(&x0(i, 0), x0.stride(1), k)) / task->config().mode_std;
-    }
+    for (index_t i = 0; i < x0.extent(0); ++i)
+      out[std::size_t(i)] = detail::toy_distance_reward(&x0(i, 0), x0.stride(1), prompts[std::size_t(i)],
+                                                        task->centres().data(), task->modes(), task->dim(),
+                                                        task->config().mode_std);
   }
 };
 
