@@ -54,6 +54,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--beta", s.beta, "DiffusionNFT's beta")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--decay", s.decay, "DiffusionNFT's old-policy decay schedule type (0, 1, 2)")->check(CLI::Range(0, 2))->capture_default_str();
+  app.add_option("--decay-schedule", s.decay_schedule,
+                 "DiffusionNFT's old-policy decay as FLAT,RATE,MAX instead of --decay: d = 0 for FLAT steps, then "
+                 "grows by RATE per step up to MAX (e.g. 0,1,0.9: a constant, slow 0.9)")
+      ->delimiter(',')
+      ->expected(3);
   app.add_option("--kl-weight", s.kl_weight, "DiffusionNFT's KL weight to the reference")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--adv-mode", s.adv_mode, "DiffusionNFT's advantage transform")
       ->check(CLI::IsMember({"all", "positive_only", "negative_only", "one_only", "binary"}))
@@ -85,6 +90,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (!s.decay_schedule.empty()) {
+    const auto& d = s.decay_schedule;
+    if (!(d[0] >= 0) || !(d[1] >= 0) || !(d[2] >= 0 && d[2] <= 1)) {
+      std::fprintf(stderr, "geneval_demo: --decay-schedule: expected FLAT >= 0, RATE >= 0 and MAX in [0, 1], got %g,%g,%g\n",
+                   d[0], d[1], d[2]);
+      return 2;
+    }
+  }
 
   try {
     geneval_demo::check_device(s);  // before pre-training: fail fast

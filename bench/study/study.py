@@ -84,7 +84,7 @@ def flag_text(flags: dict) -> str:
     flags = {k: v for k, v in flags.items() if v is not None}
     if not flags:
         return "reference settings"
-    names = {"lr": "lr", "beta": "beta", "decay": "decay type", "grpo_kl_weight": "KL", "noise_level": "noise",
+    names = {"lr": "lr", "beta": "beta", "decay": "decay type", "decay_schedule": "decay schedule", "grpo_kl_weight": "KL", "noise_level": "noise",
              "guidance": "guidance", "solver": "solver", "adv_mode": "advantages", "adaptive_weight": "adaptive weight"}
     return ", ".join(f"{names.get(k, k)} {v}" for k, v in flags.items())
 
@@ -172,6 +172,7 @@ def ablation_configs(scale: str) -> list[Config]:
     add("abl_beta_10", {"beta": 10}, "beta 10")
     add("abl_decay_0", {"decay": 0}, "decay type 0 (fully on-policy)")
     add("abl_decay_2", {"decay": 2}, "decay type 2 (flat 75, then slowly to 0.999)")
+    add("abl_decay_slow", {"decay_schedule": "0,1,0.9"}, "decay constant 0.9 (slow)")
     add("abl_positive_only", {"adv_mode": "positive_only"}, "positive-only (no negative branch)")
     add("abl_no_adaptive", {"adaptive_weight": False}, "adaptive weight off (plain velocity loss)")
     return A

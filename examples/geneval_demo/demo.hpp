@@ -45,6 +45,7 @@ struct settings {
   std::string solver = "dpm2";
   double beta = 1.0;
   int decay = 1;
+  std::vector<double> decay_schedule;  // FLAT, RATE, MAX (overrides decay when given)
   double kl_weight = 1e-4;
   std::string adv_mode = "all";
   bool adaptive_weight = true;

@@ -93,7 +93,9 @@ inline dnft::nft_config nft_config_of(const settings& s) {
   c.loss.beta = s.beta;
   c.loss.kl_weight = s.kl_weight;
   c.loss.mode = adv_mode_of(s.adv_mode);
-  c.old_decay = dnft::decay_schedule::of_type(s.decay);
+  c.old_decay = s.decay_schedule.empty()
+                    ? dnft::decay_schedule::of_type(s.decay)
+                    : dnft::decay_schedule{s.decay_schedule[0], s.decay_schedule[1], s.decay_schedule[2]};
   c.times = train_times_of(s.train_times);
   return c;
 }
@@ -229,9 +231,13 @@ std::vector<method_run> run_methods(const settings& s, const dnft::toy::geneval_
     const auto cfg = nft_config_of(s);
     r.config = dnft::detail::to_json(cfg);
     r.config["solver"] = s.solver;
-    std::printf("DiffusionNFT: %s sampler, %d steps, lr %g, beta %g, decay type %d, KL %g, advantages %s, %s, "
+    const std::string decay = s.decay_schedule.empty()
+                                  ? "decay type " + std::to_string(s.decay)
+                                  : "decay schedule " + fmt("%g,", s.decay_schedule[0]) +
+                                        fmt("%g,", s.decay_schedule[1]) + fmt("%g", s.decay_schedule[2]);
+    std::printf("DiffusionNFT: %s sampler, %d steps, lr %g, beta %g, %s, KL %g, advantages %s, %s, "
                 "%s training times, no guidance\n",
-                s.solver.c_str(), s.sampling_steps, s.lr, s.beta, s.decay, s.kl_weight, s.adv_mode.c_str(),
+                s.solver.c_str(), s.sampling_steps, s.lr, s.beta, decay.c_str(), s.kl_weight, s.adv_mode.c_str(),
                 s.adaptive_weight ? "adaptive weight" : "plain velocity loss", s.train_times.c_str());
     std::fflush(stdout);
     dnft::nft_trainer tr(policy, make_solver(s, ex), reward, round_robin{s.prompts}, cfg, ex);

@@ -68,6 +68,7 @@ json settings::to_json() const {
           {"solver", solver},
           {"beta", beta},
           {"decay", decay},
+          {"decay_schedule", decay_schedule},
           {"kl_weight", kl_weight},
           {"adv_mode", adv_mode},
           {"adaptive_weight", adaptive_weight},
