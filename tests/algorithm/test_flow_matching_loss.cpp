@@ -11,7 +11,7 @@
 
 #include "dnft/algorithm/fill_normal.hpp"
 #include "dnft/algorithm/flow_matching_loss.hpp"
-#include "support/errors.hpp"
+#include "support/expect_error.hpp"
 #include "support/random_data.hpp"
 
 using dnft_test::cast;

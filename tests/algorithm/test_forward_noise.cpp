@@ -10,7 +10,7 @@
 
 #include "dnft/algorithm/fill_normal.hpp"
 #include "dnft/algorithm/forward_noise.hpp"
-#include "support/errors.hpp"
+#include "support/expect_error.hpp"
 #include "support/random_data.hpp"
 
 using dnft_test::cast;

@@ -14,7 +14,7 @@
 
 #include "dnft/algorithm/group_advantages.hpp"
 #include "dnft/algorithm/optimality.hpp"
-#include "support/errors.hpp"
+#include "support/expect_error.hpp"
 #include "support/random_data.hpp"
 
 using dnft_test::contains;

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "dnft/algorithm/optim.hpp"
-#include "support/errors.hpp"
+#include "support/expect_error.hpp"
 #include "support/random_data.hpp"
 
 using dnft_test::cast;

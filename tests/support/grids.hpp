@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Time grids for solver tests (ALGORITHM.md section 1). Local to the tests until
-// dnft/schedule/time_grid.hpp exists.
+// Time grids for solver tests (ALGORITHM.md section 1), written here from the formulas rather
+// than taken from dnft/schedule/time_grid.hpp, so the solver tests do not rest on the code
+// tests/schedule checks.
 #pragma once
 
 #include <vector>
