@@ -3,6 +3,8 @@
 #pragma once
 // IWYU pragma: private
 
+#include <type_traits>
+
 #include "dnft/config.hpp"
 #include "dnft/detail/math.hpp"
 #include "dnft/tensor/tensor_view.hpp"
@@ -34,10 +36,30 @@ double sum_squares(const T* x, index_t n, index_t stride) noexcept {
   return (lane[0] + lane[1]) + (lane[2] + lane[3]);
 }
 
-//! The index of the first non-finite x[k * stride], k < n, or -1.
+//! The index of the first non-finite x[k * stride], k < n, or -1. Contiguous float and double
+//! data is screened 256 elements at a time without branches (x - x is 0 when x is finite and NaN
+//! otherwise, summed in fixed lanes: vectorisable), and only a block that fails is searched
+//! element by element.
 template <class T>
 index_t first_nonfinite(const T* x, index_t n, index_t stride) noexcept {
-  for (index_t k = 0; k < n; ++k)
+  index_t k = 0;
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    if (stride == 1) {
+      constexpr int W = int(32 / sizeof(T));
+      constexpr index_t block = 256;
+      for (; k + block <= n; k += block) {
+        T acc[W] = {};
+        for (index_t i = k; i < k + block; i += W)
+          for (int j = 0; j < W; ++j) acc[j] += x[i + j] - x[i + j];
+        T all = 0;
+        for (int j = 0; j < W; ++j) all += acc[j];
+        if (!(all == T(0)))
+          for (index_t i = k; i < k + block; ++i)
+            if (!isfinite(double(x[i]))) return i;
+      }
+    }
+  }
+  for (; k < n; ++k)
     if (!isfinite(double(x[k * stride]))) return k;
   return -1;
 }
