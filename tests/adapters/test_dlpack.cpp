@@ -13,21 +13,12 @@
 
 #include "dnft/adapters/dlpack.hpp"
 #include "dnft/algorithm/nft_loss.hpp"
+#include "support/expect_error.hpp"
 #include "support/random_data.hpp"
 
 namespace {
 
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
+using dnft_test::message_of;
 
 // A DLTensor over caller-owned shape/strides arrays (what a producer such as PyTorch hands out).
 struct dl_tensor {

@@ -5,23 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "support/expect_error.hpp"
 #include "dnft/algorithm/fill_normal.hpp"
 
 namespace {
 
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
+using dnft_test::message_of;
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using dnft_test::contains;
 
 }  // namespace
 
