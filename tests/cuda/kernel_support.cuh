@@ -5,12 +5,27 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "dnft/cuda/cuda.cuh"
 #include "nft_support.cuh"
+#include "support/random_data.hpp"
 
 namespace dnft_cuda_test {
+
+constexpr double nan_v = std::numeric_limits<double>::quiet_NaN();
+constexpr double inf_v = std::numeric_limits<double>::infinity();
+
+//! Times in [0, 1] with the two ends at samples 0 and 1.
+inline std::vector<double> times(long B, std::uint64_t seed) {
+  auto t = dnft_test::uniform_data(std::size_t(B), seed, 0.0, 1.0);
+  if (B > 2) {
+    t[0] = 0.0;
+    t[1] = 1.0;
+  }
+  return t;
+}
 
 //! Host memory laid out as a (B, D) batch with the given strides (elements beyond the view are 0).
 template <class T>

@@ -13,6 +13,7 @@
 
 #include "dnft/algorithm/nft_loss.hpp"
 #include "dnft/cuda/cuda.cuh"
+#include "support/expect_error.hpp"
 #include "support/nft_reference.hpp"
 #include "support/random_data.hpp"
 
@@ -166,16 +167,6 @@ inline void check_close(const std::vector<double>& got, const std::vector<double
 template <class T>
 constexpr double underflow_error = std::is_same_v<T, __half> ? 0x1p-25 : 0.0;
 
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
+using dnft_test::message_of;  // tests/support/expect_error.hpp
 
 }  // namespace dnft_cuda_test

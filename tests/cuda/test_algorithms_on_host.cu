@@ -30,19 +30,6 @@ namespace cd = dnft::cuda::detail;
 
 namespace {
 
-constexpr double nan_v = std::numeric_limits<double>::quiet_NaN();
-constexpr double inf_v = std::numeric_limits<double>::infinity();
-
-//! Times in [0, 1] with the two ends at samples 0 and 1.
-std::vector<double> times(long B, std::uint64_t seed) {
-  auto t = dnft_test::uniform_data(std::size_t(B), seed, 0.0, 1.0);
-  if (B > 2) {
-    t[0] = 0.0;
-    t[1] = 1.0;
-  }
-  return t;
-}
-
 // ---- forward_noise ----------------------------------------------------------------------------
 
 //! forward_noise's kernel run on the CPU: the OR of every thread's flags per work item (as the

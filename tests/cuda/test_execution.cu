@@ -16,22 +16,12 @@
 #include <vector>
 
 #include "dnft/cuda/cuda.cuh"
+#include "support/expect_error.hpp"
 
 namespace {
 
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using dnft_test::contains;
+using dnft_test::message_of;
 
 bool device_present() {
   int n = 0;

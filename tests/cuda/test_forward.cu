@@ -24,18 +24,6 @@ using namespace dnft_cuda_test;
 
 namespace {
 
-constexpr double nan_v = std::numeric_limits<double>::quiet_NaN();
-constexpr double inf_v = std::numeric_limits<double>::infinity();
-
-std::vector<double> times(long B, std::uint64_t seed) {
-  auto t = dnft_test::uniform_data(std::size_t(B), seed, 0.0, 1.0);
-  if (B > 2) {
-    t[0] = 0.0;
-    t[1] = 1.0;
-  }
-  return t;
-}
-
 //! Column-major copy of a row-major (B, D) array.
 std::vector<double> transpose(const std::vector<double>& a, long B, long D) {
   std::vector<double> r(a.size());

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "dnft/cuda/cuda.cuh"
+#include "support/expect_error.hpp"
 #include "mlp_host_model.hpp"
 #include "support/random_data.hpp"
 
@@ -42,19 +43,8 @@ static_assert(std::is_trivially_copyable_v<cd::mlp_input_op<float, dnft::device_
 static_assert(std::is_trivially_copyable_v<cd::mlp_bias_silu_op<double, true>>);
 static_assert(std::is_trivially_copyable_v<cd::mlp_embedding_finish_op<float>>);
 
-template <class E, class F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using dnft_test::contains;
+using dnft_test::message_of;
 
 //! The host tests' small model: D = 3, K = 4, E = 5, F = 3, width 6.
 dnft::mlp_config small_config(index_t depth = 2, std::uint64_t seed = 7) {
@@ -416,11 +406,11 @@ TEST_SUITE("cuda_host") {
 namespace {
 
 template <class T>
-auto dview(dnft::cuda::device_buffer<T>& b, index_t B, index_t D) {
+auto device_view(dnft::cuda::device_buffer<T>& b, index_t B, index_t D) {
   return dnft::make_view(b.data(), {B, D}, dnft::device_space{});
 }
 template <class T>
-auto cdview(const dnft::cuda::device_buffer<T>& b, index_t B, index_t D) {
+auto const_device_view(const dnft::cuda::device_buffer<T>& b, index_t B, index_t D) {
   return dnft::make_view(b.data(), {B, D}, dnft::device_space{});
 }
 
@@ -435,16 +425,16 @@ struct device_batch {
       : B(b.B), D(b.D), x(cast<Real>(b.x)), t(cast<Real>(b.t)), c(b.c), dx(ex.to_device(x)), dt(ex.to_device(t)),
         dv(ex.allocate<Real>(std::max<index_t>(1, B * D))) {}
   std::vector<Real> predict(dnft::cuda::mlp_policy<Real>& p) {
-    p.predict(cdview(dx, B, D), dt, c, dview(dv, B, D));
+    p.predict(const_device_view(dx, B, D), dt, c, device_view(dv, B, D));
     return p.get_executor().to_host(dnft::make_view(dv.data(), {B * D}, dnft::device_space{}));
   }
   std::vector<Real> forward(dnft::cuda::mlp_policy<Real>& p) {
-    p.forward(cdview(dx, B, D), dt, c, dview(dv, B, D));
+    p.forward(const_device_view(dx, B, D), dt, c, device_view(dv, B, D));
     return p.get_executor().to_host(dnft::make_view(dv.data(), {B * D}, dnft::device_space{}));
   }
   void backward(dnft::cuda::mlp_policy<Real>& p, const std::vector<Real>& g) {
     const auto dg = p.get_executor().to_device(g);
-    p.backward(cdview(dg, B, D));
+    p.backward(const_device_view(dg, B, D));
     p.get_executor().synchronize();
   }
 };
@@ -578,12 +568,12 @@ TEST_SUITE("cuda_device") {
       for (index_t d = 0; d < D; ++d) CHECK(vcm[std::size_t(i + d * B)] == v_ref[std::size_t(i * D + d)]);
     // v aliasing x (in place)
     auto dxi = ex.to_device(db.x);
-    p.predict(cdview(dxi, B, D), db.dt, db.c, dview(dxi, B, D));
+    p.predict(const_device_view(dxi, B, D), db.dt, db.c, device_view(dxi, B, D));
     CHECK(ex.to_host(dxi) == v_ref);
     // padded rows: sample stride 5, padding untouched
     std::vector<double> pad(std::size_t(5 * B), 99.0);
     auto dpad = ex.to_device(pad);
-    p.forward(cdview(db.dx, B, D), db.dt, db.c, dnft::make_view(dpad.data(), {B, D}, {5, 1}, dnft::device_space{}));
+    p.forward(const_device_view(db.dx, B, D), db.dt, db.c, dnft::make_view(dpad.data(), {B, D}, {5, 1}, dnft::device_space{}));
     const auto vpad = ex.to_host(dpad);
     for (index_t i = 0; i < B; ++i) {
       for (index_t d = 0; d < D; ++d) CHECK(vpad[std::size_t(i * 5 + d)] == v_ref[std::size_t(i * D + d)]);
@@ -721,7 +711,7 @@ TEST_SUITE("cuda_device") {
     // a copy has no forward pass to differentiate
     std::vector<Real> ones(15, Real(1));
     const auto dones = ex.to_device(ones);
-    CHECK_THROWS_AS(q.backward(cdview(dones, 5, 3)), dnft::error);
+    CHECK_THROWS_AS(q.backward(const_device_view(dones, 5, 3)), dnft::error);
     // its own backward writes its own gradients
     db.backward(q, loss_grad(db.forward(q), r));
     CHECK(host_grads(p) == g0);
@@ -797,8 +787,8 @@ TEST_SUITE("cuda_device") {
     std::vector<float> x(8, 0.5f), t = {0.1f, 0.2f, 0.3f, 1.0f}, v(8);
     std::vector<int> c = {0, 1, 2, 3};
     auto dx = ex.to_device(x), dt = ex.to_device(t), dv = ex.to_device(v);
-    auto X = [&](index_t B, index_t D) { return cdview(dx, B, D); };
-    auto V = [&](index_t B, index_t D) { return dview(dv, B, D); };
+    auto X = [&](index_t B, index_t D) { return const_device_view(dx, B, D); };
+    auto V = [&](index_t B, index_t D) { return device_view(dv, B, D); };
     auto T = [&](index_t n) { return dnft::make_view(static_cast<const float*>(dt.data()), {n}, dnft::device_space{}); };
     CHECK_NOTHROW(p.predict(X(4, 2), T(4), c, V(4, 2)));
     CHECK(message_of<dnft::shape_error>([&] { p.predict(X(8, 1), T(4), c, V(4, 2)); }) ==
@@ -837,7 +827,7 @@ TEST_SUITE("cuda_device") {
       xb[5] = bad;  // sample 2, element 1
       xb[7] = bad;  // sample 3, element 1 (not reported: the first one is)
       auto dxb = ex.to_device(xb);
-      const auto mx = message_of<dnft::value_error>([&] { p.forward(cdview(dxb, 4, 2), T(4), c, V(4, 2)); });
+      const auto mx = message_of<dnft::value_error>([&] { p.forward(const_device_view(dxb, 4, 2), T(4), c, V(4, 2)); });
       CHECK(contains(mx, "dnft::cuda::mlp_policy::forward: x: non-finite value"));
       CHECK(contains(mx, "at sample 2, element 1"));
       // the failed forward left nothing to differentiate
@@ -853,7 +843,7 @@ TEST_SUITE("cuda_device") {
       std::vector<float> g(8, 0.25f);
       g[6] = bad;  // sample 3, element 0
       auto dg = ex.to_device(g);
-      const auto mg = message_of<dnft::value_error>([&] { p.backward(cdview(dg, 4, 2)); });
+      const auto mg = message_of<dnft::value_error>([&] { p.backward(const_device_view(dg, 4, 2)); });
       CHECK(contains(mg, "dnft::cuda::mlp_policy::backward: dv: non-finite value"));
       CHECK(contains(mg, "at sample 3, element 0"));
       for (float e : host_grads(p)) CHECK(e == 0.0f);

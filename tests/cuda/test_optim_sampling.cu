@@ -21,9 +21,6 @@ using namespace dnft_cuda_test;
 
 namespace {
 
-constexpr double nan_v = std::numeric_limits<double>::quiet_NaN();
-constexpr double inf_v = std::numeric_limits<double>::infinity();
-
 template <class T>
 auto dview(dnft::cuda::device_buffer<T>& b, long B, long D) {
   return b.view(B, D);

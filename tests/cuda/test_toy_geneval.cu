@@ -71,7 +71,7 @@ std::vector<double> naive(const dnft::toy::geneval_task& task, const samples& s,
   return r;
 }
 
-std::vector<double> host_reward(const dnft::toy::geneval_task& task, const samples& s, ct::reward_kind kind) {
+std::vector<double> host_rewards(const dnft::toy::geneval_task& task, const samples& s, ct::reward_kind kind) {
   std::vector<double> out(std::size_t(s.B));
   if (kind == ct::reward_kind::hit)
     dnft::toy::hit_reward{&task}(s.view(), std::span<const int>(s.prompts), std::span<double>(out));
@@ -127,7 +127,7 @@ TEST_SUITE("cuda_host") {
           p.kind = kind;
           std::vector<double> got(std::size_t(s.B), -7.0);
           for (index_t i = 0; i < s.B; ++i) ct::geneval_reward_thread(s.view(), s.prompts.data(), got.data(), p, i);
-          const auto host = host_reward(task, s, kind);
+          const auto host = host_rewards(task, s, kind);
           const auto ref = naive(task, s, kind);
           check_rewards(got, host, ref, kind);
           if (kind == ct::reward_kind::hit) {  // the data has both outcomes
@@ -159,7 +159,7 @@ TEST_SUITE("cuda_device") {
           const ct::geneval_reward reward(task, kind, ex);
           std::vector<double> got(std::size_t(s.B), -7.0);
           reward(dv, std::span<const int>(s.prompts), std::span<double>(got));
-          check_rewards(got, host_reward(task, s, kind), naive(task, s, kind), kind);
+          check_rewards(got, host_rewards(task, s, kind), naive(task, s, kind), kind);
         }
       }
     }
