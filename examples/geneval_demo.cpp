@@ -76,6 +76,10 @@ int main(int argc, char** argv) {
   app.add_option("--clip-range", s.clip_range, "FlowGRPO's PPO clip range")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--noise-level", s.noise_level, "flow-SDE noise level (FlowGRPO; also --solver sde)")->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--grpo-kl-weight", s.grpo_kl_weight, "FlowGRPO's KL weight to the reference")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--grpo-minibatches", s.grpo_minibatches,
+                 "FlowGRPO's optimizer steps per iteration, each on a part of the prompt groups (1 to --prompts-per-iteration)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   // the run
   app.add_option("--out", s.out, "output folder (metrics, summary.json, plots/, cache/)")->capture_default_str();
   app.add_option("--threads", s.threads,

@@ -57,6 +57,7 @@ struct settings {
   double clip_range = 1e-4;
   double noise_level = 0.7;
   double grpo_kl_weight = 0.04;
+  int grpo_minibatches = 1;
   // the run
   std::string out = "demo-out";
   int threads = 1;  // see --threads: OpenMP threads only pay off on an idle machine

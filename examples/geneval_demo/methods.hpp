@@ -112,6 +112,7 @@ inline dnft::flow_grpo_config grpo_config_of(const settings& s) {
   c.loss.kl_weight = s.grpo_kl_weight;
   c.noise_level = s.noise_level;
   c.guidance = s.guidance;
+  c.minibatches = s.grpo_minibatches;
   return c;
 }
 
@@ -252,8 +253,8 @@ std::vector<method_run> run_methods(const settings& s, const dnft::toy::geneval_
     r.evals.push_back({"grpo", "FlowGRPO (no guidance)", 1.0, {}, {}, {}, {}});
     const auto cfg = grpo_config_of(s);
     r.config = dnft::detail::to_json(cfg);
-    std::printf("FlowGRPO: flow SDE (noise level %g), %d steps, lr %g, clip range %g, KL %g, guidance %g\n",
-                s.noise_level, s.sampling_steps, s.lr, s.clip_range, s.grpo_kl_weight, s.guidance);
+    std::printf("FlowGRPO: flow SDE (noise level %g), %d steps, lr %g, clip range %g, KL %g, guidance %g, %d minibatch(es)\n",
+                s.noise_level, s.sampling_steps, s.lr, s.clip_range, s.grpo_kl_weight, s.guidance, s.grpo_minibatches);
     std::fflush(stdout);
     dnft::flow_grpo_trainer tr(policy, reward, round_robin{s.prompts}, cfg, ex);
     run_method(tr, r, s, task, base, 0.0, start, ex);

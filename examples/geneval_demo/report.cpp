@@ -79,6 +79,7 @@ json settings::to_json() const {
           {"clip_range", clip_range},
           {"noise_level", noise_level},
           {"grpo_kl_weight", grpo_kl_weight},
+          {"grpo_minibatches", grpo_minibatches},
           {"out", out},
           {"threads", threads},
           {"no_plots", no_plots},

@@ -278,6 +278,109 @@ TEST_SUITE("train") {
     }
   }
 
+  TEST_CASE("FlowGRPO with two minibatches: the second step's gradient, through a moved policy, equals finite differences") {
+    // G = 2 prompt groups of K = 3, minibatches = 2: the first optimizer step trains rows 0-2 at
+    // the sampling policy (ratio 1), the second rows 3-5 at the policy after the first step, against
+    // the log-probabilities recorded while sampling (ratio != 1, inside the clip range 0.2).
+    auto task = small_task();
+    const auto base = small_mlp<double>(8, 1, 7);
+    const double w = 2.5;
+    dnft::flow_grpo_config cfg;
+    cfg.prompts_per_iteration = 2;
+    cfg.group_size = 3;
+    cfg.minibatches = 2;
+    cfg.sampling_steps = 3;
+    cfg.train_fraction = 1.0;
+    cfg.guidance = w;
+    cfg.loss.kl_weight = 0.5;
+    cfg.loss.clip_range = 0.2;
+    cfg.optimizer.lr = 1e-2;
+    cfg.optimizer.eps = 1e-3;  // the step is then smooth in the gradient, which finite differences give here
+    cfg.max_grad_norm = 1e12;
+    cfg.use_ema = false;
+    cfg.micro_batch = 2;
+    cfg.seed = 13;
+    dnft::flow_grpo_trainer tr(base, dnft::toy::distance_reward{&task}, round_robin{}, cfg);
+    const auto st = tr.step();
+    const auto g2 = grads_of(tr.policy());
+    CHECK(std::abs(st.loss.mean_ratio - 1.0) > 1e-6);  // the second half's ratio moved
+
+    const int B = 6, D = 2;
+    auto sampler = base;
+    std::vector<double> x(B * D);
+    const std::vector<int> c{0, 0, 0, 1, 1, 1};
+    dnft::fill_normal(dnft::host, dnft::make_view(x.data(), {B, D}),
+                      dnft::philox_normal{dnft::detail::derive_seed(13, 1), dnft::stream_id(0, 0)});
+    const auto grid = dnft::shifted_sigma_grid(3);
+    dnft::flow_sde_solver<> sde{0.7, dnft::detail::derive_seed(13, 5), 0};
+    dnft::guided_field guided(sampler, w);
+    dnft::flow_sde_solver<>::trajectory_type<dnft::mlp_policy<double>> traj;
+    sde.sample(guided, dnft::make_view(x.data(), {B, D}), std::span<const int>(c), std::span<const double>(grid), traj);
+    std::vector<double> rw(B), adv(B);
+    dnft::toy::distance_reward{&task}(dnft::make_view(static_cast<const double*>(x.data()), {B, D}),
+                                      std::span<const int>(c), std::span<double>(rw));
+    const std::vector<int> gid{0, 0, 0, 1, 1, 1};
+    dnft::group_advantages(dnft::host, rw, gid, adv);
+    auto ref = base;
+    // The loss of rows r0..r0+2, averaged over the three steps.
+    auto objective = [&](dnft::mlp_policy<double>& p, int r0) {
+      const int n = 3;
+      const std::span<const int> cn(c.data() + r0, n);
+      double total = 0;
+      for (dnft::index_t k = 0; k < 3; ++k) {
+        const auto xk = traj.state(k), xk1 = traj.state(k + 1);
+        const auto rows = [&](auto v) { return dnft::make_view(v.data + r0 * D, {n, D}); };
+        std::vector<double> t(n, traj.sigma(k)), v(n * D), vr(n * D);
+        dnft::guided_field gp(p, w), gr(ref, w);
+        gp.predict(rows(xk), dnft::as_view(std::as_const(t)), cn, dnft::make_view(v.data(), {n, D}));
+        gr.predict(rows(xk), dnft::as_view(std::as_const(t)), cn, dnft::make_view(vr.data(), {n, D}));
+        const std::vector<double> lp(traj.log_prob(k).data + r0, traj.log_prob(k).data + r0 + n);
+        const std::vector<double> an(adv.begin() + r0, adv.begin() + r0 + n);
+        total += dnft::flow_grpo_loss(dnft::host, traj.transition(k), rows(xk), rows(xk1),
+                                      dnft::make_view(v.data(), {n, D}), dnft::make_view(vr.data(), {n, D}), lp, an,
+                                      dnft::none, cfg.loss)
+                     .loss /
+                 3;
+      }
+      return total;
+    };
+    const double h = 1e-6;
+    const dnft::index_t P = base.parameter_count();
+    auto fd_gradient = [&](const dnft::mlp_policy<double>& at, int r0) {
+      std::vector<double> g(static_cast<std::size_t>(P), 0.0);
+      for (dnft::index_t k = 0; k < P; ++k) {
+        auto pp = at, pm = at;
+        pp.parameters()(k) += h;
+        pm.parameters()(k) -= h;
+        g[std::size_t(k)] = (objective(pp, r0) - objective(pm, r0)) / (2 * h);
+      }
+      return g;
+    };
+    // The first step, rebuilt: AdamW step 1 on the finite-difference gradient of rows 0-2.
+    auto p1 = base;
+    std::vector<double> m(std::size_t(P), 0.0), v(std::size_t(P), 0.0);
+    const auto g1 = fd_gradient(base, 0);
+    std::copy(g1.begin(), g1.end(), p1.gradients().data);
+    dnft::adamw_step(dnft::host, p1.parameters(), std::as_const(p1).gradients(), dnft::make_view(m.data(), {P}),
+                     dnft::make_view(v.data(), {P}), 1, cfg.optimizer);
+    // The trainer's last gradient is that of rows 3-5 at p1.
+    const auto fd2 = fd_gradient(p1, 3);
+    for (dnft::index_t k = 0; k < P; k += 5) {
+      CAPTURE(k);
+      CHECK(g2[std::size_t(k)] == doctest::Approx(fd2[std::size_t(k)]).epsilon(1e-5).scale(1e-3));
+    }
+    // And the trainer took that as its second AdamW step (to within what the finite-difference
+    // first step allows; a missed or repeated step would be off by about lr = 1e-2).
+    std::copy(g2.begin(), g2.end(), p1.gradients().data);
+    dnft::adamw_step(dnft::host, p1.parameters(), std::as_const(p1).gradients(), dnft::make_view(m.data(), {P}),
+                     dnft::make_view(v.data(), {P}), 2, cfg.optimizer);
+    const auto got = params_of(tr.policy()), want = params_of(p1);
+    for (dnft::index_t k = 0; k < P; ++k) {
+      CAPTURE(k);
+      CHECK(got[std::size_t(k)] == doctest::Approx(want[std::size_t(k)]).epsilon(1e-5).scale(0.1));
+    }
+  }
+
   TEST_CASE_TEMPLATE("resuming from a checkpoint continues bit for bit", Trainer, int, double) {
     auto task = small_task();
     const auto base = base_model();
@@ -426,6 +529,16 @@ TEST_SUITE("train") {
     dnft::flow_grpo_config gc;
     gc.group_size = 1;
     CHECK_THROWS_AS(dnft::flow_grpo_trainer(base, dnft::toy::hit_reward{&task}, round_robin{}, gc), dnft::value_error);
+    gc = {};
+    gc.prompts_per_iteration = 4;
+    gc.minibatches = 5;
+    CHECK_THROWS_WITH_AS(dnft::flow_grpo_trainer(base, dnft::toy::hit_reward{&task}, round_robin{}, gc),
+                         "dnft::flow_grpo_trainer: minibatches: expected 1 to prompts_per_iteration (4) parts of whole "
+                         "prompt groups, got 5",
+                         dnft::value_error);
+    gc.minibatches = 0;
+    CHECK_THROWS_WITH_AS(dnft::flow_grpo_trainer(base, dnft::toy::hit_reward{&task}, round_robin{}, gc),
+                         doctest::Contains("minibatches: expected 1 to prompts_per_iteration"), dnft::value_error);
 
     // A policy whose output has 3 elements where the task's reward expects 2.
     dnft::mlp_config mc;

@@ -227,8 +227,8 @@ struct rl_iteration_stats {
   double reward_min = 0;
   double reward_max = 0;
   double zero_std_groups = 0;        //!< fraction of prompt groups whose rewards were all equal
-  double grad_norm = 0;              //!< before clipping
-  double ema_decay = 0;
+  double grad_norm = 0;              //!< before clipping (the mean over the iteration's optimizer steps)
+  double ema_decay = 0;              //!< of the iteration's last EMA update
   double seconds_sampling = 0;
   double seconds_reward = 0;
   double seconds_training = 0;
@@ -350,6 +350,29 @@ void load_buffer(const io::safetensors_file& f, const Exec& ex, const tensor_vie
   copy_from_host(ex, host.data(), v.data, v.size());
 }
 
+//! The counters a trainer keeps and saves with its checkpoints.
+struct trainer_counters {
+  std::int64_t iteration = 0, optimizer_steps = 0, ema_updates = 0, images = 0, model_evals = 0;
+};
+
+//! A checkpoint's named policy: saved and restored under `prefix`; a null policy (no EMA) is
+//! left out.
+template <class P>
+struct named_policy {
+  const char* prefix;
+  P* policy;
+};
+
+template <class Exec, class P, class Buf>
+void save_trainer_checkpoint(const std::filesystem::path& path, const Exec& ex, const std::string& kind,
+                             const nlohmann::ordered_json& config, std::initializer_list<named_policy<const P>> policies,
+                             const Buf& m, const Buf& v, const trainer_counters& n);
+
+template <class Exec, class P, class Buf>
+void load_trainer_checkpoint(const std::filesystem::path& path, const Exec& ex, const std::string& kind,
+                             const nlohmann::ordered_json& config, std::initializer_list<named_policy<P>> policies,
+                             Buf& m, Buf& v, trainer_counters& n);
+
 //! Refuses a checkpoint written by another trainer kind or with another configuration, naming
 //! the first differing setting.
 inline void check_checkpoint_config(const io::safetensors_file& f, const std::string& kind,
@@ -371,6 +394,56 @@ inline void check_checkpoint_config(const io::safetensors_file& f, const std::st
                      "the checkpoint was written with a different configuration: " + it.key() + " is " +
                          (saved.contains(it.key()) ? saved[it.key()].dump() : std::string("absent")) + " there, " +
                          it.value().dump() + " here");
+}
+
+
+//! @brief Writes a trainer's whole state (the policies, the AdamW moments m and v, the counters,
+//! `kind` and `config` as metadata) as safetensors, atomically (io::safetensors_writer::write).
+template <class Exec, class P, class Buf>
+void save_trainer_checkpoint(const std::filesystem::path& path, const Exec& ex, const std::string& kind,
+                             const nlohmann::ordered_json& config, std::initializer_list<named_policy<const P>> policies,
+                             const Buf& m, const Buf& v, const trainer_counters& n) {
+  io::safetensors_writer w;
+  for (const auto& p : policies)
+    if (p.policy) add_policy_tensors(w, ex, *p.policy, p.prefix);
+  add_buffer(w, ex, m.view(), "adamw.m");
+  add_buffer(w, ex, v.view(), "adamw.v");
+  const std::vector<std::int64_t> counters{n.iteration, n.optimizer_steps, n.ema_updates, n.images, n.model_evals};
+  w.add("trainer.counters", std::span<const std::int64_t>(counters), {std::int64_t(counters.size())});
+  w.metadata("format", "pt");
+  w.metadata("dnft.kind", kind);
+  w.metadata("dnft.config", config.dump());
+  w.write(path);
+}
+
+//! @brief Restores what save_trainer_checkpoint wrote into the same policies (same prefixes and
+//! shapes) and buffers; refuses (io_error) another kind, another configuration or a damaged
+//! file, and loads into copies first, so a failure leaves every argument unchanged.
+template <class Exec, class P, class Buf>
+void load_trainer_checkpoint(const std::filesystem::path& path, const Exec& ex, const std::string& kind,
+                             const nlohmann::ordered_json& config, std::initializer_list<named_policy<P>> policies,
+                             Buf& m, Buf& v, trainer_counters& n) {
+  const auto f = io::safetensors_file::read(path);
+  check_checkpoint_config(f, kind, config, path.string());
+  std::vector<P> loaded;
+  loaded.reserve(policies.size());
+  for (const auto& p : policies)
+    if (p.policy) {
+      loaded.push_back(*p.policy);
+      load_policy_tensors(f, ex, loaded.back(), p.prefix);
+    }
+  auto m2 = ex.template allocate<typename Buf::value_type>(m.size());
+  auto v2 = ex.template allocate<typename Buf::value_type>(v.size());
+  load_buffer(f, ex, m2.view(), "adamw.m");
+  load_buffer(f, ex, v2.view(), "adamw.v");
+  const auto c = f.get<std::int64_t>("trainer.counters", {5});
+  // commit: nothing below throws
+  auto next = loaded.begin();
+  for (const auto& p : policies)
+    if (p.policy) *p.policy = std::move(*next++);
+  m = std::move(m2);
+  v = std::move(v2);
+  n = {c[0], c[1], c[2], c[3], c[4]};
 }
 
 }  // namespace detail

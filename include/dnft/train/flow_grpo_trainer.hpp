@@ -31,6 +31,12 @@ struct flow_grpo_config : rl_config {
   flow_grpo_options loss;     //!< clip range 1e-4, C 5, beta_kl 0.04
   double noise_level = 0.7;   //!< a of the flow SDE
   double guidance = 4.5;      //!< classifier-free guidance while sampling and training (1 = none)
+  //! Optimizer steps per iteration: the batch is split into this many parts of whole prompt
+  //! groups (as even as possible), each trained on all its steps k and then stepped, as the
+  //! reference's gradient accumulation over part of the batch does. Every part after the first
+  //! trains a policy that has moved since sampling, so its ratio differs from 1 and the clip range
+  //! acts. 1 to prompts_per_iteration.
+  index_t minibatches = 1;
 };
 
 namespace detail {
@@ -41,6 +47,7 @@ inline nlohmann::ordered_json to_json(const flow_grpo_config& c) {
   j["kl_weight"] = c.loss.kl_weight;
   j["noise_level"] = c.noise_level;
   j["guidance"] = c.guidance;
+  j["minibatches"] = c.minibatches;
   return j;
 }
 }  // namespace detail
@@ -72,9 +79,10 @@ struct flow_grpo_iteration_stats : rl_iteration_stats {
 //!    sigma_k), the PPO-clipped loss of the transition x_k -> x_{k+1} plus beta_kl times the KL
 //!    to the (guided) reference, its gradient backpropagated through the guidance combination
 //!    (one forward/backward over the conditional and the null rows together); gradients
-//!    accumulated over steps and samples, then norm clipping and one AdamW step; 4. the EMA.
-//! With one optimizer step per iteration the ratio is 1 up to rounding, so the clip range only
-//! matters once a configuration takes several steps per collection.
+//!    accumulated over steps and samples, then norm clipping and an AdamW step, once per
+//!    minibatch (config.minibatches parts of whole prompt groups); 4. the EMA after each step.
+//! With one minibatch (the default) the ratio is 1 up to rounding, so the clip range only matters
+//! once a configuration takes several steps per collection (minibatches > 1).
 template <trainable_policy Policy, class Reward, class Prompts, executor Exec = host_executor>
   requires guidable_field<Policy> &&
            reward<Reward, policy_value_t<Policy>, condition_t<Policy>, policy_space_t<Policy>> &&
@@ -97,6 +105,10 @@ class flow_grpo_trainer {
     detail::require_nonnegative(cfg_.loss.clip_range, "clip_range", fn);
     detail::require_positive(cfg_.loss.adv_clip_max, "adv_clip_max", fn);
     detail::require_nonnegative(cfg_.loss.kl_weight, "kl_weight", fn);
+    if (cfg_.minibatches < 1 || cfg_.minibatches > cfg_.prompts_per_iteration)
+      detail::fail<value_error>(fn, "minibatches",
+                                "expected 1 to prompts_per_iteration (" + std::to_string(cfg_.prompts_per_iteration) +
+                                    ") parts of whole prompt groups, got " + std::to_string(cfg_.minibatches));
     grid_ = detail::sampling_grid_of(cfg_);
     steps_trained_ = train_time_count(index_t(grid_.size()) - 1, cfg_.train_fraction);
     if (cfg_.use_ema) ema_.emplace(base);
@@ -112,7 +124,7 @@ class flow_grpo_trainer {
     constexpr std::string_view fn = "flow_grpo_trainer::step";
     detail::stopwatch total, lap;
     flow_grpo_iteration_stats st;
-    const std::uint64_t it = std::uint64_t(iteration_);
+    const std::uint64_t it = std::uint64_t(n_.iteration);
     const index_t B = cfg_.batch(), D = dim_, K = cfg_.group_size;
     const bool guided = cfg_.guidance != 1.0;
     const double w = cfg_.guidance;
@@ -147,53 +159,28 @@ class flow_grpo_trainer {
     const auto adv_st = group_advantages(host_executor{1}, rewards_, group_ids_, adv_host_, cfg_.advantages);
     detail::copy_from_host(ex_, adv_host_.data(), adv_.data(), B);
 
-    // 3. train through the recorded transitions
-    policy_.zero_grad();
-    const index_t mb = cfg_.micro_batch > 0 ? std::min(cfg_.micro_batch, B) : B;
-    const bool kl = cfg_.loss.kl_weight > 0;
+    // 3. train through the recorded transitions, one optimizer step per minibatch (whole groups)
+    const index_t G = cfg_.prompts_per_iteration, M = cfg_.minibatches;
     flow_grpo_stats acc;
-    for (index_t k = 0; k < steps_trained_; ++k) {
-      const gaussian_transition& tr = traj_.transition(k);
-      for (index_t b0 = 0; b0 < B; b0 += mb) {
-        const index_t n = std::min(mb, B - b0);
-        const auto xk = sub(traj_.state(k), b0, n);
-        const auto xk1 = sub(traj_.state(k + 1), b0, n);
-        const std::span<const condition_type> c(cond_.data() + b0, std::size_t(n));
-        velocity(policy_, true, xk, tr.sigma, c, n, vth_);
-        if (kl) velocity(ref_, false, xk, tr.sigma, c, n, vref_);
-        const auto lp = make_view(traj_.log_prob(k).data + b0, {n}, space_type{});
-        const auto av = make_view(adv_.data() + b0, {n}, space_type{});
-        const auto g = grad_.view(n, D);
-        const flow_grpo_stats s = kl ? flow_grpo_loss(ex_, tr, xk, xk1, vth_.view(n, D), vref_.view(n, D), lp, av, g, cfg_.loss)
-                                     : flow_grpo_loss(ex_, tr, xk, xk1, vth_.view(n, D), none, lp, av, g, cfg_.loss);
-        const double wt = double(n) / double(B) / double(steps_trained_);
-        if (guided) {
-          // v = v_u + w (v_c - v_u): dL/dv_c = w g, dL/dv_u = (1 - w) g, rows [c; null].
-          lincomb(ex_, make_view(grad2_.data(), {n, D}, space_type{}), std::array<double, 1>{w * wt}, g);
-          lincomb(ex_, make_view(grad2_.data() + n * D, {n, D}, space_type{}), std::array<double, 1>{(1.0 - w) * wt}, g);
-          policy_.backward(grad2_.view(2 * n, D));
-        } else {
-          lincomb(ex_, g, std::array<double, 1>{wt}, g);
-          policy_.backward(g);
-        }
-        accumulate(acc, s, wt);
-        const index_t rows = guided ? 2 * n : n;
-        evals += 2 * rows + (kl ? rows : 0);  // forward + backward of theta, reference forward
-      }
+    double grad_norm_sum = 0;
+    for (index_t part = 0; part < M; ++part) {
+      policy_.zero_grad();
+      train_rows(G * part / M * K, G * (part + 1) / M * K, acc, evals);
+      grad_norm_sum += clip_grad_norm(ex_, policy_.gradients(), cfg_.max_grad_norm);
+      ++n_.optimizer_steps;
+      adamw_step(ex_, policy_.parameters(), policy_.gradients(), m_.view(), v_.view(), n_.optimizer_steps, cfg_.optimizer);
+      if (ema_) st.ema_decay = ema_update(ex_, ema_->parameters(), policy_.parameters(), n_.ema_updates++, cfg_.ema);
     }
-    st.grad_norm = clip_grad_norm(ex_, policy_.gradients(), cfg_.max_grad_norm);
-    ++optimizer_steps_;
-    adamw_step(ex_, policy_.parameters(), policy_.gradients(), m_.view(), v_.view(), optimizer_steps_, cfg_.optimizer);
-    if (ema_) st.ema_decay = ema_update(ex_, ema_->parameters(), policy_.parameters(), ema_updates_++, cfg_.ema);
+    st.grad_norm = grad_norm_sum / double(M);
     ex_.synchronize();
     st.seconds_training = lap.lap();
 
-    ++iteration_;
-    images_ += B;
-    model_evals_ += evals;
-    st.iteration = iteration_;
-    st.images = images_;
-    st.model_evals = model_evals_;
+    ++n_.iteration;
+    n_.images += B;
+    n_.model_evals += evals;
+    st.iteration = n_.iteration;
+    st.images = n_.images;
+    st.model_evals = n_.model_evals;
     st.reward_mean = adv_st.reward_mean;
     st.reward_std = adv_st.reward_std;
     st.reward_min = *std::min_element(rewards_.begin(), rewards_.end());
@@ -212,55 +199,66 @@ class flow_grpo_trainer {
   const Policy* ema_policy() const noexcept { return ema_ ? &*ema_ : nullptr; }
   const flow_grpo_config& config() const noexcept { return cfg_; }
   std::span<const double> sampling_grid() const noexcept { return grid_; }
-  std::int64_t iteration() const noexcept { return iteration_; }
-  std::int64_t images() const noexcept { return images_; }
-  std::int64_t model_evals() const noexcept { return model_evals_; }
+  std::int64_t iteration() const noexcept { return n_.iteration; }
+  std::int64_t images() const noexcept { return n_.images; }
+  std::int64_t model_evals() const noexcept { return n_.model_evals; }
   tensor_view<const value_type, 2, space_type> last_samples() const { return x_.view(cfg_.batch(), dim_); }
   std::span<const condition_type> last_conditions() const noexcept { return cond_; }
 
   //! Saves the whole training state atomically (see nft_trainer::save_checkpoint).
   void save_checkpoint(const std::filesystem::path& path) const {
-    io::safetensors_writer wr;
-    detail::add_policy_tensors(wr, ex_, policy_, "policy.");
-    detail::add_policy_tensors(wr, ex_, ref_, "reference.");
-    if (ema_) detail::add_policy_tensors(wr, ex_, *ema_, "ema.");
-    detail::add_buffer(wr, ex_, m_.view(), "adamw.m");
-    detail::add_buffer(wr, ex_, v_.view(), "adamw.v");
-    const std::vector<std::int64_t> counters{iteration_, optimizer_steps_, ema_updates_, images_, model_evals_};
-    wr.add("trainer.counters", std::span<const std::int64_t>(counters), {5});
-    wr.metadata("format", "pt");
-    wr.metadata("dnft.kind", kind);
-    wr.metadata("dnft.config", detail::to_json(cfg_).dump());
-    wr.write(path);
+    detail::save_trainer_checkpoint<Exec, const Policy>(
+        path, ex_, kind, detail::to_json(cfg_),
+        {{"policy.", &policy_}, {"reference.", &ref_}, {"ema.", ema_ ? &*ema_ : nullptr}}, m_, v_, n_);
   }
 
   //! Restores a state saved by save_checkpoint (see nft_trainer::load_checkpoint).
   void load_checkpoint(const std::filesystem::path& path) {
-    const auto f = io::safetensors_file::read(path);
-    detail::check_checkpoint_config(f, kind, detail::to_json(cfg_), path.string());
-    Policy p = policy_, r = ref_;
-    std::optional<Policy> e = ema_;
-    auto m = ex_.template allocate<value_type>(m_.size());
-    auto v = ex_.template allocate<value_type>(v_.size());
-    detail::load_policy_tensors(f, ex_, p, "policy.");
-    detail::load_policy_tensors(f, ex_, r, "reference.");
-    if (e) detail::load_policy_tensors(f, ex_, *e, "ema.");
-    detail::load_buffer(f, ex_, m.view(), "adamw.m");
-    detail::load_buffer(f, ex_, v.view(), "adamw.v");
-    const auto counters = f.get<std::int64_t>("trainer.counters", {5});
-    policy_ = std::move(p);
-    ref_ = std::move(r);
-    ema_ = std::move(e);
-    m_ = std::move(m);
-    v_ = std::move(v);
-    iteration_ = counters[0];
-    optimizer_steps_ = counters[1];
-    ema_updates_ = counters[2];
-    images_ = counters[3];
-    model_evals_ = counters[4];
+    detail::load_trainer_checkpoint<Exec, Policy>(
+        path, ex_, kind, detail::to_json(cfg_),
+        {{"policy.", &policy_}, {"reference.", &ref_}, {"ema.", ema_ ? &*ema_ : nullptr}}, m_, v_, n_);
   }
 
  private:
+  //! Accumulates into the policy's gradients that of the mean loss over rows r0..r1 and the
+  //! trained steps (micro-batches of cfg_.micro_batch rows); adds the statistics to `acc`
+  //! weighted as a mean over the whole batch, and the model evaluations to `evals`.
+  void train_rows(index_t r0, index_t r1, flow_grpo_stats& acc, std::int64_t& evals) {
+    const index_t B = cfg_.batch(), D = dim_;
+    const index_t mb = cfg_.micro_batch > 0 ? std::min(cfg_.micro_batch, B) : B;
+    const bool guided = cfg_.guidance != 1.0, kl = cfg_.loss.kl_weight > 0;
+    const double w = cfg_.guidance;
+    for (index_t k = 0; k < steps_trained_; ++k) {
+      const gaussian_transition& tr = traj_.transition(k);
+      for (index_t b0 = r0; b0 < r1; b0 += mb) {
+        const index_t n = std::min(mb, r1 - b0);
+        const auto xk = sub(traj_.state(k), b0, n);
+        const auto xk1 = sub(traj_.state(k + 1), b0, n);
+        const std::span<const condition_type> c(cond_.data() + b0, std::size_t(n));
+        velocity(policy_, true, xk, tr.sigma, c, n, vth_);
+        if (kl) velocity(ref_, false, xk, tr.sigma, c, n, vref_);
+        const auto lp = make_view(traj_.log_prob(k).data + b0, {n}, space_type{});
+        const auto av = make_view(adv_.data() + b0, {n}, space_type{});
+        const auto g = grad_.view(n, D);
+        const flow_grpo_stats s = kl ? flow_grpo_loss(ex_, tr, xk, xk1, vth_.view(n, D), vref_.view(n, D), lp, av, g, cfg_.loss)
+                                     : flow_grpo_loss(ex_, tr, xk, xk1, vth_.view(n, D), none, lp, av, g, cfg_.loss);
+        const double wt = double(n) / double(r1 - r0) / double(steps_trained_);
+        if (guided) {
+          // v = v_u + w (v_c - v_u): dL/dv_c = w g, dL/dv_u = (1 - w) g, rows [c; null].
+          lincomb(ex_, make_view(grad2_.data(), {n, D}, space_type{}), std::array<double, 1>{w * wt}, g);
+          lincomb(ex_, make_view(grad2_.data() + n * D, {n, D}, space_type{}), std::array<double, 1>{(1.0 - w) * wt}, g);
+          policy_.backward(grad2_.view(2 * n, D));
+        } else {
+          lincomb(ex_, g, std::array<double, 1>{wt}, g);
+          policy_.backward(g);
+        }
+        accumulate(acc, s, double(n) / double(B) / double(steps_trained_));
+        const index_t rows = guided ? 2 * n : n;
+        evals += 2 * rows + (kl ? rows : 0);  // forward + backward of theta, reference forward
+      }
+    }
+  }
+
   template <class V>
   static auto sub(const V& v, index_t b0, index_t n) {
     using T = typename V::element_type;
@@ -350,7 +348,7 @@ class flow_grpo_trainer {
   std::vector<condition_type> cond_, c2_, prompt_buf_;
   std::vector<std::int64_t> group_ids_;
   index_t dim_ = 0, steps_trained_ = 0;
-  std::int64_t iteration_ = 0, optimizer_steps_ = 0, ema_updates_ = 0, images_ = 0, model_evals_ = 0;
+  detail::trainer_counters n_;
 };
 
 }  // namespace dnft

@@ -145,7 +145,7 @@ class nft_trainer {
     constexpr std::string_view fn = "nft_trainer::step";
     detail::stopwatch total, lap;
     nft_iteration_stats st;
-    const std::uint64_t it = std::uint64_t(iteration_);
+    const std::uint64_t it = std::uint64_t(n_.iteration);
     const index_t B = cfg_.batch(), D = dim_, K = cfg_.group_size, G = cfg_.prompts_per_iteration;
     const index_t n_grid = index_t(grid_.size()) - 1;
 
@@ -229,21 +229,21 @@ class nft_trainer {
       }
     }
     st.grad_norm = clip_grad_norm(ex_, policy_.gradients(), cfg_.max_grad_norm);
-    ++optimizer_steps_;
-    adamw_step(ex_, policy_.parameters(), policy_.gradients(), m_.view(), v_.view(), optimizer_steps_, cfg_.optimizer);
+    ++n_.optimizer_steps;
+    adamw_step(ex_, policy_.parameters(), policy_.gradients(), m_.view(), v_.view(), n_.optimizer_steps, cfg_.optimizer);
 
     // 5. soft update of the old policy; 6. EMA
-    st.old_decay = soft_update(ex_, old_.parameters(), policy_.parameters(), cfg_.old_decay, optimizer_steps_);
-    if (ema_) st.ema_decay = ema_update(ex_, ema_->parameters(), policy_.parameters(), ema_updates_++, cfg_.ema);
+    st.old_decay = soft_update(ex_, old_.parameters(), policy_.parameters(), cfg_.old_decay, n_.optimizer_steps);
+    if (ema_) st.ema_decay = ema_update(ex_, ema_->parameters(), policy_.parameters(), n_.ema_updates++, cfg_.ema);
     ex_.synchronize();
     st.seconds_training = lap.lap();
 
-    ++iteration_;
-    images_ += B;
-    model_evals_ += evals;
-    st.iteration = iteration_;
-    st.images = images_;
-    st.model_evals = model_evals_;
+    ++n_.iteration;
+    n_.images += B;
+    n_.model_evals += evals;
+    st.iteration = n_.iteration;
+    st.images = n_.images;
+    st.model_evals = n_.model_evals;
     st.reward_mean = adv_st.reward_mean;
     st.reward_std = adv_st.reward_std;
     st.reward_min = *std::min_element(rewards_.begin(), rewards_.end());
@@ -269,9 +269,9 @@ class nft_trainer {
   const nft_config& config() const noexcept { return cfg_; }
   std::span<const double> sampling_grid() const noexcept { return grid_; }
   //! Iterations done so far.
-  std::int64_t iteration() const noexcept { return iteration_; }
-  std::int64_t images() const noexcept { return images_; }
-  std::int64_t model_evals() const noexcept { return model_evals_; }
+  std::int64_t iteration() const noexcept { return n_.iteration; }
+  std::int64_t images() const noexcept { return n_.images; }
+  std::int64_t model_evals() const noexcept { return n_.model_evals; }
   //! The clean samples and conditions of the last collection.
   tensor_view<const value_type, 2, space_type> last_samples() const { return x0_.view(cfg_.batch(), dim_); }
   std::span<const condition_type> last_conditions() const noexcept { return cond_; }
@@ -280,50 +280,18 @@ class nft_trainer {
   //! configuration) to a safetensors file, atomically: a crash never leaves a partial file in
   //! place of a good one.
   void save_checkpoint(const std::filesystem::path& path) const {
-    io::safetensors_writer w;
-    detail::add_policy_tensors(w, ex_, policy_, "policy.");
-    detail::add_policy_tensors(w, ex_, old_, "old.");
-    detail::add_policy_tensors(w, ex_, ref_, "reference.");
-    if (ema_) detail::add_policy_tensors(w, ex_, *ema_, "ema.");
-    detail::add_buffer(w, ex_, m_.view(), "adamw.m");
-    detail::add_buffer(w, ex_, v_.view(), "adamw.v");
-    const std::vector<std::int64_t> counters{iteration_, optimizer_steps_, ema_updates_, images_, model_evals_};
-    w.add("trainer.counters", std::span<const std::int64_t>(counters), {5});
-    w.metadata("format", "pt");
-    w.metadata("dnft.kind", kind);
-    w.metadata("dnft.config", detail::to_json(cfg_).dump());
-    w.write(path);
+    detail::save_trainer_checkpoint<Exec, const Policy>(
+        path, ex_, kind, detail::to_json(cfg_),
+        {{"policy.", &policy_}, {"old.", &old_}, {"reference.", &ref_}, {"ema.", ema_ ? &*ema_ : nullptr}}, m_, v_, n_);
   }
 
   //! @brief Restores a state saved by save_checkpoint with the same configuration and policy
   //! shapes; refuses (io_error) an unreadable, corrupted or mismatched file before changing
   //! anything.
   void load_checkpoint(const std::filesystem::path& path) {
-    const auto f = io::safetensors_file::read(path);
-    detail::check_checkpoint_config(f, kind, detail::to_json(cfg_), path.string());
-    // Load into copies first, so a failure leaves this trainer unchanged.
-    Policy p = policy_, o = old_, r = ref_;
-    std::optional<Policy> e = ema_;
-    auto m = ex_.template allocate<value_type>(m_.size());
-    auto v = ex_.template allocate<value_type>(v_.size());
-    detail::load_policy_tensors(f, ex_, p, "policy.");
-    detail::load_policy_tensors(f, ex_, o, "old.");
-    detail::load_policy_tensors(f, ex_, r, "reference.");
-    if (e) detail::load_policy_tensors(f, ex_, *e, "ema.");
-    detail::load_buffer(f, ex_, m.view(), "adamw.m");
-    detail::load_buffer(f, ex_, v.view(), "adamw.v");
-    const auto counters = f.get<std::int64_t>("trainer.counters", {5});
-    policy_ = std::move(p);
-    old_ = std::move(o);
-    ref_ = std::move(r);
-    ema_ = std::move(e);
-    m_ = std::move(m);
-    v_ = std::move(v);
-    iteration_ = counters[0];
-    optimizer_steps_ = counters[1];
-    ema_updates_ = counters[2];
-    images_ = counters[3];
-    model_evals_ = counters[4];
+    detail::load_trainer_checkpoint<Exec, Policy>(
+        path, ex_, kind, detail::to_json(cfg_),
+        {{"policy.", &policy_}, {"old.", &old_}, {"reference.", &ref_}, {"ema.", ema_ ? &*ema_ : nullptr}}, m_, v_, n_);
   }
 
  private:
@@ -383,7 +351,7 @@ class nft_trainer {
   std::vector<std::int64_t> group_ids_;
   std::vector<index_t> perm_;
   index_t dim_ = 0, slots_ = 0;
-  std::int64_t iteration_ = 0, optimizer_steps_ = 0, ema_updates_ = 0, images_ = 0, model_evals_ = 0;
+  detail::trainer_counters n_;
 };
 
 }  // namespace dnft
