@@ -15,26 +15,27 @@ function(dnft_set_warnings target)
 endfunction()
 
 # Code that trains models (the trainer and MLP tests, the training examples) runs for minutes
-# at -O0; in a build whose type has no optimisation (Debug, or none) it gets these flags instead.
+# at -O0; in configurations without optimisation (Debug, or none) it gets these flags instead.
 # They keep asserts. No debug info by default: at -O2 it costs a third more compile time
 # (the trainer tests: 77 s -> 121 s) and the optimised code is hard to step through anyway;
-# set DNFT_DEBUG_OPT_FLAGS to "-O0;-g" to debug one of these. The asan preset uses -O1.
-set(DNFT_DEBUG_OPT_FLAGS "-O2;-g0" CACHE STRING
-    "Flags for dnft's training tests and examples in builds without optimisation (Debug)")
+# set DNFT_DEBUG_OPT_FLAGS to "-O0 -g" to debug one of these. The asan preset uses -O1.
+set(DNFT_DEBUG_OPT_FLAGS "-O2 -g0" CACHE STRING
+    "Flags (space-separated) for dnft's training tests and examples in configurations without optimisation (Debug)")
 
 #[[
 dnft_optimize_in_debug(<target>)
   Gives <target>'s C++ sources DNFT_DEBUG_OPT_FLAGS (and its CUDA sources the -O level alone)
-  unless the build type optimises already (Release, RelWithDebInfo, MinSizeRel).
+  in every configuration but Release, RelWithDebInfo and MinSizeRel (generator expressions, so
+  multi-configuration generators get it right).
 ]]
 function(dnft_optimize_in_debug target)
-  if(CMAKE_BUILD_TYPE MATCHES "Rel")
-    return()
-  endif()
-  foreach(flag IN LISTS DNFT_DEBUG_OPT_FLAGS)
-    target_compile_options(${target} PRIVATE "$<$<COMPILE_LANGUAGE:CXX>:${flag}>")
+  string(REPLACE ";" " " flags "${DNFT_DEBUG_OPT_FLAGS}")
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  set(unoptimized "$<NOT:$<CONFIG:Release,RelWithDebInfo,MinSizeRel>>")
+  foreach(flag IN LISTS flags)
+    target_compile_options(${target} PRIVATE "$<$<AND:$<COMPILE_LANGUAGE:CXX>,${unoptimized}>:${flag}>")
     if(flag MATCHES "^-O")
-      target_compile_options(${target} PRIVATE "$<$<COMPILE_LANGUAGE:CUDA>:${flag}>")
+      target_compile_options(${target} PRIVATE "$<$<AND:$<COMPILE_LANGUAGE:CUDA>,${unoptimized}>:${flag}>")
     endif()
   endforeach()
 endfunction()

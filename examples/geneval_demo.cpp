@@ -102,6 +102,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (s.grpo_minibatches > s.prompts_per_iteration) {
+    std::fprintf(stderr, "geneval_demo: --grpo-minibatches: expected at most --prompts-per-iteration (%d), got %d\n",
+                 s.prompts_per_iteration, s.grpo_minibatches);
+    return 2;
+  }
 
   try {
     geneval_demo::check_device(s);  // before pre-training: fail fast

@@ -27,6 +27,12 @@ inline std::vector<double> times(long B, std::uint64_t seed) {
   return t;
 }
 
+//! A row-major (B, D) view of a device buffer.
+template <class T>
+auto dview(dnft::cuda::device_buffer<T>& b, long B, long D) {
+  return b.view(B, D);
+}
+
 //! Host memory laid out as a (B, D) batch with the given strides (elements beyond the view are 0).
 template <class T>
 struct host_batch {

@@ -32,11 +32,6 @@ std::vector<double> transpose(const std::vector<double>& a, long B, long D) {
   return r;
 }
 
-template <class T>
-auto dview(dnft::cuda::device_buffer<T>& b, long B, long D) {
-  return b.view(B, D);
-}
-
 //! A (B, D) column-major device view (sample stride 1, element stride B).
 template <class T>
 auto colmajor(dnft::cuda::device_buffer<T>& b, long B, long D) {
@@ -46,7 +41,7 @@ auto colmajor(dnft::cuda::device_buffer<T>& b, long B, long D) {
 // Tolerances of device against host on identical inputs where the device may fuse a multiply and
 // an add (x_t = (1 - t) x0 + t eps): an ulp of the larger term, relative to the largest value.
 template <class T>
-constexpr double fma_tol = std::is_same_v<T, float> ? 2e-7 : 1e-15;
+constexpr double noising_tol = std::is_same_v<T, float> ? 2e-7 : 1e-15;
 
 // The device's Philox normals differ from the host's by up to ~2e-6 absolute (sincospif / logf
 // against the host libm; see test_execution.cu): anything computed from them by that much.
@@ -90,7 +85,7 @@ TEST_SUITE("cuda_device") {
           check_close(geo, widen(heo), 4e-6, 0.0, philox_abs);
           check_close(guo, widen(huo), 4e-6, 0.0, philox_abs);
         } else {
-          check_close(gxt, widen(hxt), fma_tol<T>, fma_tol<T>);
+          check_close(gxt, widen(hxt), noising_tol<T>, noising_tol<T>);
           CHECK(geo == widen(heo));  // eps copied
           CHECK(guo == widen(huo));  // eps - x0: one rounding on both
         }
@@ -278,7 +273,7 @@ TEST_SUITE("cuda_device") {
           if (exact_weight)
             CHECK(gg == widen(hg));
           else
-            check_close(gg, widen(hg), 2 * fma_tol<T>, 0.0);
+            check_close(gg, widen(hg), 2 * noising_tol<T>, 0.0);
         }
       }
     // without a gradient: the same statistics; deterministic

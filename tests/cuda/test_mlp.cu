@@ -194,7 +194,7 @@ struct host_engine {
 };
 
 template <class T>
-dnft::detail::batch_view<T, dnft::host_space> host_batch(T* p, index_t B, index_t D, bool column_major) {
+dnft::detail::batch_view<T, dnft::host_space> host_batch_view(T* p, index_t B, index_t D, bool column_major) {
   return {p, B, D, column_major ? 1 : D, column_major ? B : 1};
 }
 
@@ -225,16 +225,16 @@ emulated_run<Real> emulate(const dnft::mlp_config& cfg, const std::vector<Real>&
   std::vector<Real> vcm(std::size_t(B * s.D), Real(-99));
   cd::mlp_forward_buffers<Real> w{z.data(), h.data(), d.data(), ls, out.data(), b.c.data(), res.flags};
   const dnft::detail::vector_view<const Real, dnft::host_space> tv{t.data(), B, 1};
-  cd::mlp_forward<true>(eng, s, B, params.data(), omega.data(), w, host_batch(x.data(), B, s.D, false), tv,
-                        host_batch(vcm.data(), B, s.D, true));
+  cd::mlp_forward<true>(eng, s, B, params.data(), omega.data(), w, host_batch_view(x.data(), B, s.D, false), tv,
+                        host_batch_view(vcm.data(), B, s.D, true));
   res.v_forward.resize(vcm.size());
   for (index_t i = 0; i < B; ++i)
     for (index_t k = 0; k < s.D; ++k) res.v_forward[std::size_t(i * s.D + k)] = vcm[std::size_t(i + k * B)];
   // predict (ping-pong buffers, no silu') into a row-major v
   res.v_predict.assign(std::size_t(B * s.D), Real(-99));
   cd::mlp_forward_buffers<Real> wp{pz.data(), ph.data(), nullptr, ls, pout.data(), b.c.data(), nullptr};
-  cd::mlp_forward<false>(eng, s, B, params.data(), omega.data(), wp, host_batch(x.data(), B, s.D, false), tv,
-                         host_batch(res.v_predict.data(), B, s.D, false));
+  cd::mlp_forward<false>(eng, s, B, params.data(), omega.data(), wp, host_batch_view(x.data(), B, s.D, false), tv,
+                         host_batch_view(res.v_predict.data(), B, s.D, false));
   // backward: dv packed from a column-major copy
   const auto dv = loss_grad(res.v_forward, r);
   std::vector<Real> dvcm(dv.size()), gout(dv.size());
@@ -388,7 +388,7 @@ TEST_SUITE("cuda_host") {
       std::vector<float> z(std::size_t(4 * s.in0));
       unsigned flags[2] = {0, 0};
       const cd::mlp_input_op<float, dnft::host_space, float, dnft::host_space> op{
-          host_batch<const float>(x.data(), 4, 3, false), {t.data(), 4, 1}, omega.data(), b.c.data(), params.data(),
+          host_batch_view<const float>(x.data(), 4, 3, false), {t.data(), 4, 1}, omega.data(), b.c.data(), params.data(),
           z.data(), s.D, s.F, s.E, s.in0, flags};
       host_engine{}.for_each(4, s.in0, op);
       CHECK(flags[0] == (which == 1 ? 1u : 0u));

@@ -21,16 +21,11 @@ using namespace dnft_cuda_test;
 
 namespace {
 
-template <class T>
-auto dview(dnft::cuda::device_buffer<T>& b, long B, long D) {
-  return b.view(B, D);
-}
-
 // Device against host on identical inputs where the device may fuse a multiply and an add: an
 // ulp or two of the terms, relative to the largest value (cancellation makes single elements
 // small).
 template <class T>
-constexpr double fma_tol = std::is_same_v<T, float> ? 3e-7 : 1e-15;
+constexpr double fused_tol = std::is_same_v<T, float> ? 3e-7 : 1e-15;
 
 }  // namespace
 
@@ -49,11 +44,11 @@ TEST_SUITE("cuda_device") {
     auto old_d = ex.to_device(old_h);
     const double d = dnft::soft_update(dnft::host, old_h, th, dnft::decay_schedule::of_type(2), 200);
     CHECK(dnft::soft_update(ex, old_d, dth, dnft::decay_schedule::of_type(2), 200) == d);
-    check_close(widen(ex.to_host(old_d)), widen(old_h), fma_tol<T>, fma_tol<T>);
+    check_close(widen(ex.to_host(old_d)), widen(old_h), fused_tol<T>, fused_tol<T>);
     auto ema_d = ex.to_device(old_h);
     auto ema_h = old_h;
     CHECK(dnft::ema_update(ex, ema_d, dth, 3) == dnft::ema_update(dnft::host, ema_h, th, 3));
-    check_close(widen(ex.to_host(ema_d)), widen(ema_h), fma_tol<T>, fma_tol<T>);
+    check_close(widen(ex.to_host(ema_d)), widen(ema_h), fused_tol<T>, fused_tol<T>);
     // the norm: fixed chunks, so the same value for every launch configuration, run after run
     const auto dg = ex.to_device(g0);
     const double norm = dnft::l2_norm(ex, dg);
@@ -86,9 +81,9 @@ TEST_SUITE("cuda_device") {
       dnft::adamw_step(ex, p_d, dg, m_d, v_d, step, o);
     }
     // fused multiply-adds and the device's sqrt / division (correctly rounded) against the host's
-    check_close(widen(ex.to_host(m_d)), widen(m_h), 4 * fma_tol<T>, fma_tol<T>);
-    check_close(widen(ex.to_host(v_d)), widen(v_h), 4 * fma_tol<T>, fma_tol<T>);
-    check_close(widen(ex.to_host(p_d)), widen(p_h), 4 * fma_tol<T>, fma_tol<T>);
+    check_close(widen(ex.to_host(m_d)), widen(m_h), 4 * fused_tol<T>, fused_tol<T>);
+    check_close(widen(ex.to_host(v_d)), widen(v_h), 4 * fused_tol<T>, fused_tol<T>);
+    check_close(widen(ex.to_host(p_d)), widen(p_h), 4 * fused_tol<T>, fused_tol<T>);
   }
 
   TEST_CASE("clip_grad_norm and adamw_step on the device: a non-finite gradient is refused, nothing changes") {
@@ -126,7 +121,7 @@ TEST_SUITE("cuda_device") {
     dnft::lincomb(dnft::host, view2(h, B, D), {0.5, -1.25, 0.1}, view2(a, B, D), view2(b, B, D), view2(c, B, D));
     dnft::lincomb(ex, dview(out, B, D), {0.5, -1.25, 0.1}, dview(da, B, D), dview(db, B, D), dview(dc, B, D));
     const auto first = ex.to_host(out);
-    check_close(widen(first), widen(h), 2 * fma_tol<T>, 2 * fma_tol<T>);
+    check_close(widen(first), widen(h), 2 * fused_tol<T>, 2 * fused_tol<T>);
     // a misaligned start (scalar accesses) gives the same values
     auto shifted = ex.allocate<T>(B * D + 1), sa = ex.allocate<T>(B * D + 1), sb = ex.allocate<T>(B * D + 1),
          sc = ex.allocate<T>(B * D + 1);
@@ -142,7 +137,7 @@ TEST_SUITE("cuda_device") {
     // in place (x += dt v, the Euler step) and a fill
     dnft::lincomb(dnft::host, view2(a, B, D), {1.0, -0.1}, view2(a, B, D), view2(b, B, D));
     dnft::lincomb(ex, dview(da, B, D), {1.0, -0.1}, dview(da, B, D), dview(db, B, D));
-    check_close(widen(ex.to_host(da)), widen(a), 2 * fma_tol<T>, 2 * fma_tol<T>);
+    check_close(widen(ex.to_host(da)), widen(a), 2 * fused_tol<T>, 2 * fused_tol<T>);
     dnft::lincomb(ex, out.view(), std::array<double, 0>{});
     CHECK(ex.to_host(out) == std::vector<T>(a.size(), T(0)));
   }
@@ -166,7 +161,7 @@ TEST_SUITE("cuda_device") {
     const auto glp = ex.to_host(dlp);
     // the device's normals differ by up to ~2e-6 (see test_execution.cu): x' by scale times that,
     // the log-probability (mean squared noise / 2) by about as much relative
-    check_close(widen(gxn), widen(xn), fma_tol<T>, 0.0, tr.scale * 3e-6);
+    check_close(widen(gxn), widen(xn), fused_tol<T>, 0.0, tr.scale * 3e-6);
     check_close(glp, lp, 1e-5, 0.0, 1e-5);
     // the recomputation on the device gives the step's log-probabilities (to the compiler's
     // multiply-add contraction in the two kernels), and the host's on the same transition

@@ -363,6 +363,9 @@ TEST_SUITE("train") {
     std::copy(g1.begin(), g1.end(), p1.gradients().data);
     dnft::adamw_step(dnft::host, p1.parameters(), std::as_const(p1).gradients(), dnft::make_view(m.data(), {P}),
                      dnft::make_view(v.data(), {P}), 1, cfg.optimizer);
+    // The reported loss is the mean over the whole batch: each part's loss at its own policy.
+    auto p0 = base;
+    CHECK(st.loss.loss == doctest::Approx((objective(p0, 0) + objective(p1, 3)) / 2).epsilon(1e-6));
     // The trainer's last gradient is that of rows 3-5 at p1.
     const auto fd2 = fd_gradient(p1, 3);
     for (dnft::index_t k = 0; k < P; k += 5) {
@@ -403,6 +406,7 @@ TEST_SUITE("train") {
       CHECK(last.reward_mean == last_b.reward_mean);
       CHECK(last.loss.loss == last_b.loss.loss);
       CHECK(last.model_evals == last_b.model_evals);
+      CHECK(last.ema_decay == last_b.ema_decay);
     };
     if constexpr (std::is_same_v<Trainer, int>) {
       dnft::nft_config cfg;
@@ -415,8 +419,9 @@ TEST_SUITE("train") {
       CHECK(params_of(a.old_policy()) != params_of(base));  // the old policy was restored too
     } else {
       dnft::flow_grpo_config cfg;
-      cfg.prompts_per_iteration = 2;
+      cfg.prompts_per_iteration = 3;
       cfg.group_size = 4;
+      cfg.minibatches = 2;  // parts of 1 and 2 groups; the optimizer and EMA counters run ahead of the iterations
       run([&] { return dnft::flow_grpo_trainer(base, dnft::toy::hit_reward{&task}, round_robin{}, cfg); });
     }
     fs::remove_all(dir);

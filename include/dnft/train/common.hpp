@@ -363,16 +363,6 @@ struct named_policy {
   P* policy;
 };
 
-template <class Exec, class P, class Buf>
-void save_trainer_checkpoint(const std::filesystem::path& path, const Exec& ex, const std::string& kind,
-                             const nlohmann::ordered_json& config, std::initializer_list<named_policy<const P>> policies,
-                             const Buf& m, const Buf& v, const trainer_counters& n);
-
-template <class Exec, class P, class Buf>
-void load_trainer_checkpoint(const std::filesystem::path& path, const Exec& ex, const std::string& kind,
-                             const nlohmann::ordered_json& config, std::initializer_list<named_policy<P>> policies,
-                             Buf& m, Buf& v, trainer_counters& n);
-
 //! Refuses a checkpoint written by another trainer kind or with another configuration, naming
 //! the first differing setting.
 inline void check_checkpoint_config(const io::safetensors_file& f, const std::string& kind,
@@ -396,7 +386,6 @@ inline void check_checkpoint_config(const io::safetensors_file& f, const std::st
                          it.value().dump() + " here");
 }
 
-
 //! @brief Writes a trainer's whole state (the policies, the AdamW moments m and v, the counters,
 //! `kind` and `config` as metadata) as safetensors, atomically (io::safetensors_writer::write).
 template <class Exec, class P, class Buf>
@@ -418,7 +407,8 @@ void save_trainer_checkpoint(const std::filesystem::path& path, const Exec& ex, 
 
 //! @brief Restores what save_trainer_checkpoint wrote into the same policies (same prefixes and
 //! shapes) and buffers; refuses (io_error) another kind, another configuration or a damaged
-//! file, and loads into copies first, so a failure leaves every argument unchanged.
+//! file, and loads into copies first, so a failure leaves every argument unchanged (given a
+//! policy type whose move assignment does not throw).
 template <class Exec, class P, class Buf>
 void load_trainer_checkpoint(const std::filesystem::path& path, const Exec& ex, const std::string& kind,
                              const nlohmann::ordered_json& config, std::initializer_list<named_policy<P>> policies,
@@ -437,7 +427,8 @@ void load_trainer_checkpoint(const std::filesystem::path& path, const Exec& ex, 
   load_buffer(f, ex, m2.view(), "adamw.m");
   load_buffer(f, ex, v2.view(), "adamw.v");
   const auto c = f.get<std::int64_t>("trainer.counters", {5});
-  // commit: nothing below throws
+  // commit: nothing below throws when P's move assignment does not (std::vector members, the
+  // reference MLPs); a policy whose move assignment copies and fails leaves a partly restored state
   auto next = loaded.begin();
   for (const auto& p : policies)
     if (p.policy) *p.policy = std::move(*next++);
