@@ -93,6 +93,36 @@ std::vector<typename P::value_type> grads_of(P& p) {
   return {v.data, v.data + v.extents[0]};
 }
 
+//! The first collection of a FlowGRPO trainer with seed 13, 3 flow-SDE steps (noise level 0.7)
+//! and guidance w, rebuilt from public pieces: the trajectory, and the advantages of the
+//! distance reward over groups of 3 consecutive samples (conditions c).
+struct grpo_batch {
+  dnft::flow_sde_solver<>::trajectory_type<dnft::mlp_policy<double>> traj;
+  std::vector<double> adv;
+};
+
+grpo_batch rebuild_grpo_batch(const dnft::mlp_policy<double>& base, const dnft::toy::geneval_task& task, double w,
+                              const std::vector<int>& c) {
+  const int B = int(c.size()), D = 2;
+  auto sampler = base;
+  std::vector<double> x(static_cast<std::size_t>(B * D));
+  dnft::fill_normal(dnft::host, dnft::make_view(x.data(), {B, D}),
+                    dnft::philox_normal{dnft::detail::derive_seed(13, 1), dnft::stream_id(0, 0)});
+  const auto grid = dnft::shifted_sigma_grid(3);
+  dnft::flow_sde_solver<> sde{0.7, dnft::detail::derive_seed(13, 5), 0};
+  dnft::guided_field guided(sampler, w);
+  grpo_batch out;
+  sde.sample(guided, dnft::make_view(x.data(), {B, D}), std::span<const int>(c), std::span<const double>(grid), out.traj);
+  std::vector<double> rw(static_cast<std::size_t>(B));
+  out.adv.assign(std::size_t(B), 0.0);
+  dnft::toy::distance_reward{&task}(dnft::make_view(static_cast<const double*>(x.data()), {B, D}),
+                                    std::span<const int>(c), std::span<double>(rw));
+  std::vector<int> gid(static_cast<std::size_t>(B));
+  for (int i = 0; i < B; ++i) gid[std::size_t(i)] = i / 3;
+  dnft::group_advantages(dnft::host, rw, gid, out.adv);
+  return out;
+}
+
 //! The cells of a CSV line.
 std::vector<std::string> split(const std::string& line) {
   std::vector<std::string> out;
@@ -235,21 +265,10 @@ TEST_SUITE("train") {
     const auto g = grads_of(tr.policy());
 
     const int B = 3, D = 2;
-    auto sampler = base;
-    std::vector<double> x(B * D);
-    std::vector<int> c(B, 0);
-    dnft::fill_normal(dnft::host, dnft::make_view(x.data(), {B, D}),
-                      dnft::philox_normal{dnft::detail::derive_seed(13, 1), dnft::stream_id(0, 0)});
-    const auto grid = dnft::shifted_sigma_grid(3);
-    dnft::flow_sde_solver<> sde{0.7, dnft::detail::derive_seed(13, 5), 0};
-    dnft::guided_field guided(sampler, w);
-    dnft::flow_sde_solver<>::trajectory_type<dnft::mlp_policy<double>> traj;
-    sde.sample(guided, dnft::make_view(x.data(), {B, D}), std::span<const int>(c), std::span<const double>(grid), traj);
-    std::vector<double> rw(B), adv(B);
-    dnft::toy::distance_reward{&task}(dnft::make_view(static_cast<const double*>(x.data()), {B, D}),
-                                      std::span<const int>(c), std::span<double>(rw));
-    std::vector<int> gid(B, 0);
-    dnft::group_advantages(dnft::host, rw, gid, adv);
+    const std::vector<int> c(B, 0);
+    auto batch = rebuild_grpo_batch(base, task, w, c);
+    auto& traj = batch.traj;
+    const auto& adv = batch.adv;
     auto ref = base;
     auto objective = [&](dnft::mlp_policy<double>& p) {
       double total = 0;
@@ -305,22 +324,11 @@ TEST_SUITE("train") {
     const auto g2 = grads_of(tr.policy());
     CHECK(std::abs(st.loss.mean_ratio - 1.0) > 1e-6);  // the second half's ratio moved
 
-    const int B = 6, D = 2;
-    auto sampler = base;
-    std::vector<double> x(B * D);
+    const int D = 2;
     const std::vector<int> c{0, 0, 0, 1, 1, 1};
-    dnft::fill_normal(dnft::host, dnft::make_view(x.data(), {B, D}),
-                      dnft::philox_normal{dnft::detail::derive_seed(13, 1), dnft::stream_id(0, 0)});
-    const auto grid = dnft::shifted_sigma_grid(3);
-    dnft::flow_sde_solver<> sde{0.7, dnft::detail::derive_seed(13, 5), 0};
-    dnft::guided_field guided(sampler, w);
-    dnft::flow_sde_solver<>::trajectory_type<dnft::mlp_policy<double>> traj;
-    sde.sample(guided, dnft::make_view(x.data(), {B, D}), std::span<const int>(c), std::span<const double>(grid), traj);
-    std::vector<double> rw(B), adv(B);
-    dnft::toy::distance_reward{&task}(dnft::make_view(static_cast<const double*>(x.data()), {B, D}),
-                                      std::span<const int>(c), std::span<double>(rw));
-    const std::vector<int> gid{0, 0, 0, 1, 1, 1};
-    dnft::group_advantages(dnft::host, rw, gid, adv);
+    auto batch = rebuild_grpo_batch(base, task, w, c);
+    auto& traj = batch.traj;
+    const auto& adv = batch.adv;
     auto ref = base;
     // The loss of rows r0..r0+2, averaged over the three steps.
     auto objective = [&](dnft::mlp_policy<double>& p, int r0) {

@@ -4,6 +4,7 @@
 // checkpoint format for policies.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -354,6 +355,23 @@ void load_buffer(const io::safetensors_file& f, const Exec& ex, const tensor_vie
 struct trainer_counters {
   std::int64_t iteration = 0, optimizer_steps = 0, ema_updates = 0, images = 0, model_evals = 0;
 };
+
+//! Counts a finished iteration (`images` sampled, `evals` model evaluations) and reports the
+//! counters and the reward statistics in `st`.
+inline void finish_iteration(rl_iteration_stats& st, trainer_counters& n, std::int64_t images, std::int64_t evals,
+                             const advantage_stats& adv, std::span<const double> rewards) {
+  ++n.iteration;
+  n.images += images;
+  n.model_evals += evals;
+  st.iteration = n.iteration;
+  st.images = n.images;
+  st.model_evals = n.model_evals;
+  st.reward_mean = adv.reward_mean;
+  st.reward_std = adv.reward_std;
+  st.reward_min = *std::min_element(rewards.begin(), rewards.end());
+  st.reward_max = *std::max_element(rewards.begin(), rewards.end());
+  st.zero_std_groups = adv.zero_std_fraction;
+}
 
 //! A checkpoint's named policy: saved and restored under `prefix`; a null policy (no EMA) is
 //! left out.

@@ -180,17 +180,7 @@ class flow_grpo_trainer {
     ex_.synchronize();
     st.seconds_training = lap.lap();
 
-    ++n_.iteration;
-    n_.images += B;
-    n_.model_evals += evals;
-    st.iteration = n_.iteration;
-    st.images = n_.images;
-    st.model_evals = n_.model_evals;
-    st.reward_mean = adv_st.reward_mean;
-    st.reward_std = adv_st.reward_std;
-    st.reward_min = *std::min_element(rewards_.begin(), rewards_.end());
-    st.reward_max = *std::max_element(rewards_.begin(), rewards_.end());
-    st.zero_std_groups = adv_st.zero_std_fraction;
+    detail::finish_iteration(st, n_, B, evals, adv_st, rewards_);
     st.loss = acc;
     st.loss.batch = B;
     st.loss.elements = D;
