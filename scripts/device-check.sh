@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The CUDA check for a machine with a GPU: configures a Release build of dnft's CUDA tests and
 # benchmarks only (sm_90 by default), builds them, runs them, and writes what it saw to $OUT
-# (./device-results when OUT is unset): summary.json, tests.log, bench_nft_loss.json,
-# bench_noise.json, bench_mlp.json, bench.log, build.log, device.txt, demo_summary.json,
-# demo.log (10 files).
+# (./device-results when OUT is unset), seven files (the device tool brings back eight at most):
+# summary.json (the machine, and each step's exit status and seconds), tests.log,
+# bench_nft_loss.json, bench_noise.json, bench_mlp.json, demo_summary.json, and run.log (the
+# machine in full, then the configure, build, benchmark and demo output).
 #   tests: every suite of dnft_test_cuda (tests/cuda/test_*.cu: the executor, nft_loss, the other
 #     backends against the host backends, cuda::mlp_policy against the host model, the trainers
 #     with a device policy, and the cuda_host emulations);
@@ -11,18 +12,20 @@
 #     kernel, each with its fraction of a device-to-device copy (bench_noise.json); the MLP on
 #     cuBLAS against a raw cuBLAS baseline (bench_mlp.json);
 #   demo: the toy-GenEval demo (examples/geneval_demo.cpp) with --device cuda on tiny settings
-#     (its summary.json as demo_summary.json, its output in demo.log); built only when Eigen and
+#     (its summary.json as demo_summary.json, its output in run.log); built only when Eigen and
 #     CLI11 are found (staged by --stage-deps).
 # Aims at about 5 minutes on an H200 with 16 cores and never takes more than DNFT_DEVICE_BUDGET
 # seconds (default 450): every step has its own time limit, capped by what is left of the budget,
-# and a failing step does not stop the others.
+# and a failing step does not stop the others. Everything is built in one step, one translation
+# unit per test file (DNFT_CUDA_TEST_BATCH=1), so the cores compile in parallel.
 #
 # Usage:
 #   scripts/device-check.sh                      on the GPU machine
 #   scripts/device-check.sh --stage-deps [DIR]   on a machine that has the packages (scripts/deps.sh):
 #       copies doctest, Random123, nlohmann-json, Google Benchmark, Eigen (for the host model
 #       test_mlp.cu compares with, and the demo) and CLI11 (the demo) into DIR (default build/device-deps, which git ignores), for a
-#       GPU machine that lacks them and cannot fetch them; carry DIR there.
+#       GPU machine that lacks them and cannot fetch them; carry DIR there (with the device
+#       tool: carry ["build/device-deps"], command "OUT=$OUT scripts/device-check.sh").
 # Environment: OUT, DNFT_CUDA_ARCH (default 90), DNFT_DEVICE_DEPS (default build/device-deps),
 #   DNFT_DEVICE_BUILD (default build/device-check), JOBS (default: all cores), DNFT_DEVICE_BUDGET.
 set -uo pipefail
@@ -85,7 +88,7 @@ step() {  # step NAME LIMIT_SECONDS LOG command...: runs with a time limit, reco
   cmake --version 2>&1 | head -1
   echo "c++: $(c++ --version 2>&1 | head -1)"
   echo "cores: $(nproc)"
-} >"$out/device.txt"
+} >"$out/run.log"
 
 # ---- configure: a small project over the library, tests/cuda and bench/cuda ----------------
 # (needs doctest, Random123, Google Benchmark, the CUDA toolkit and Eigen (for test_mlp.cu only);
@@ -116,17 +119,22 @@ if(TARGET Eigen3::Eigen AND DNFT_CLI11_INCLUDE)
   target_link_libraries(dnft_geneval_demo PRIVATE dnft::cuda Eigen3::Eigen)
   target_compile_definitions(dnft_geneval_demo PRIVATE DNFT_EXAMPLE_CUDA)
   dnft_cuda_target(dnft_geneval_demo)
+  file(WRITE "\${CMAKE_BINARY_DIR}/demo-defined" "")
 endif()
 EOF
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
-log=$out/build.log
-: >"$log"
+log=$out/run.log
+rm -f "$build/out/demo-defined"
 step configure 90 "$log" cmake -S "$build/src" -B "$build/out" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$deps" -DDNFT_WERROR=OFF
-step build_tests 300 "$log" cmake --build "$build/out" -j "$jobs" --target dnft_test_cuda
-step build_bench 240 "$log" cmake --build "$build/out" -j "$jobs" --target dnft_bench_cuda_nft_loss dnft_bench_cuda_noise \
-  dnft_bench_cuda_mlp
+  -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$deps" -DDNFT_WERROR=OFF -DDNFT_CUDA_TEST_BATCH=1
+# One build of everything (the demo only where it is defined), going on past a failing target
+# (Ninja's -k 0), so a broken benchmark does not cost the tests.
+targets=(dnft_test_cuda dnft_bench_cuda_nft_loss dnft_bench_cuda_noise dnft_bench_cuda_mlp)
+[[ -f $build/out/demo-defined ]] && targets+=(dnft_geneval_demo)
+keep_going=()
+((${#generator[@]})) && keep_going=(-- -k 0)
+step build 360 "$log" cmake --build "$build/out" -j "$jobs" --target "${targets[@]}" "${keep_going[@]}"
 
 # ---- tests: every suite (the device ones need the GPU: 77 means none was usable) -------------
 tlog=$out/tests.log
@@ -137,13 +145,12 @@ if [[ -x $test_exe ]]; then
 else
   rc[tests]=-1
   secs[tests]=0
-  echo "dnft_test_cuda was not built: see build.log" >>"$tlog"
+  echo "dnft_test_cuda was not built: see run.log" >>"$tlog"
 fi
 
 # ---- benchmarks: medians of 3 repetitions, JSON ---------------------------------------------
 # (bench_mlp has 96 benchmarks, about 1 s each at 0.1 s per repetition)
-blog=$out/bench.log
-: >"$blog"
+blog=$out/run.log
 declare -A bench_limit=([nft_loss]=150 [noise]=150 [mlp]=240)
 declare -A bench_min_time=([nft_loss]=0.2 [noise]=0.2 [mlp]=0.1)
 for b in nft_loss noise mlp; do
@@ -154,14 +161,12 @@ for b in nft_loss noise mlp; do
   else
     rc[bench_$b]=-1
     secs[bench_$b]=0
-    echo "dnft_bench_cuda_$b was not built: see build.log" >>"$blog"
+    echo "dnft_bench_cuda_$b was not built: see run.log" >>"$blog"
   fi
 done
 
 # ---- the demo on the device: tiny settings (a short pre-training on the host, 1024 images per method)
-dlog=$out/demo.log
-: >"$dlog"
-step build_demo 240 "$dlog" cmake --build "$build/out" -j "$jobs" --target dnft_geneval_demo
+dlog=$out/run.log
 demo_exe=$build/out/dnft_geneval_demo
 if [[ -x $demo_exe ]]; then
   rm -rf "$build/demo-out"
@@ -170,19 +175,22 @@ if [[ -x $demo_exe ]]; then
 else
   rc[demo]=-1
   secs[demo]=0
-  echo "dnft_geneval_demo was not built (Eigen and CLI11 are needed: --stage-deps): see above" >>"$dlog"
+  echo "dnft_geneval_demo was not built (Eigen and CLI11 are needed: --stage-deps): see the build above" >>"$dlog"
 fi
 
 # ---- summary ---------------------------------------------------------------------------------
 {
   echo "{"
-  echo "  \"device\": \"$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)\","
+  echo "  \"device\": \"$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)\","
+  echo "  \"nvcc\": \"$(nvcc --version 2>/dev/null | tail -1)\","
+  echo "  \"cores\": $(nproc),"
+  echo "  \"commit\": \"$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)\","
   echo "  \"cuda_architectures\": \"$arch\","
   echo "  \"doctest\": \"$(grep -E '^\[doctest\] (test cases|assertions|Status)' "$tlog" | tr -s ' ' | tr '\n' ';' | sed 's/"/\\"/g')\","
   echo "  \"no_device_message\": \"$(grep -m1 'no CUDA device' "$tlog" | sed 's/"/\\"/g')\","
   echo "  \"steps\": {"
   first=1
-  for s in configure build_tests build_bench tests bench_nft_loss bench_noise bench_mlp build_demo demo; do
+  for s in configure build tests bench_nft_loss bench_noise bench_mlp demo; do
     [[ $first == 1 ]] || echo ","
     first=0
     printf '    "%s": {"exit": %s, "seconds": %s}' "$s" "${rc[$s]:--1}" "${secs[$s]:-0}"
@@ -194,7 +202,7 @@ fi
 } >"$out/summary.json"
 cat "$out/summary.json"
 grep -E '^\[doctest\]|no CUDA device' "$tlog" || true
-for s in configure build_tests build_bench tests bench_nft_loss bench_noise bench_mlp build_demo demo; do
+for s in configure build tests bench_nft_loss bench_noise bench_mlp demo; do
   [[ ${rc[$s]:--1} == 0 ]] || exit 1
 done
 exit 0

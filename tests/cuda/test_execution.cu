@@ -55,6 +55,15 @@ static_assert(std::is_same_v<dnft::element_t<const dnft::cuda::device_buffer<flo
 static_assert(std::is_same_v<dnft::buffer_t<dnft::cuda::executor, double>, dnft::cuda::device_buffer<double>>);
 static_assert(!std::is_copy_constructible_v<dnft::cuda::device_buffer<float>>);
 static_assert(std::is_nothrow_move_constructible_v<dnft::cuda::device_buffer<float>>);
+// Front doors check the values of managed inputs on the host only for executors that run there:
+// a device executor's managed inputs may still be written by work queued on its stream, so its
+// backends check them in their kernels, as they do device memory.
+static_assert(dnft::detail::host_checkable_v<dnft::host_executor, dnft::managed_space>);
+static_assert(dnft::detail::host_checkable_v<dnft::host_executor, dnft::host_space>);
+static_assert(!dnft::detail::host_checkable_v<dnft::cuda::executor, dnft::managed_space>);
+static_assert(!dnft::detail::host_checkable_v<dnft::cuda::executor, dnft::device_space>);
+static_assert(!std::is_convertible_v<int, dnft::cuda::device_buffer<float>>);
+static_assert(!std::is_constructible_v<dnft::cuda::device_buffer<float>, dnft::index_t>);  // a stream must be named
 static_assert(std::is_trivially_copyable_v<dnft::cuda::detail::nft_device_sample>);
 static_assert(std::is_trivially_copyable_v<dnft::cuda::detail::sample_grid>);
 static_assert(std::is_same_v<dnft::cuda::compute_t<__nv_bfloat16>, float> &&
@@ -201,6 +210,59 @@ TEST_SUITE("cuda_device") {
     }
     dnft::cuda::check(cudaStreamSynchronize(mine));  // still valid: a borrowed stream is not destroyed
     dnft::cuda::check(cudaStreamDestroy(mine));
+  }
+
+  TEST_CASE("stream_ordered_memory_resource: freed memory stays in its pool until trim(); cudaMalloc without pools") {
+    int dev = 0;
+    dnft::cuda::check(cudaGetDevice(&dev));
+    const dnft::cuda::executor base;
+    CHECK(&base.resource() == &dnft::cuda::default_memory_resource());
+
+    dnft::cuda::stream_ordered_memory_resource mr;
+    int supported = 0;
+    dnft::cuda::check(cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, dev));
+    cudaMemPool_t pool = mr.pool(dev);
+    CHECK((pool != nullptr) == (supported != 0));
+    cudaMemPool_t device_default = nullptr;
+    if (supported != 0) {
+      dnft::cuda::check(cudaDeviceGetDefaultMemPool(&device_default, dev));
+      CHECK(pool != device_default);  // dnft's own pool: the device's default keeps its settings
+      const dnft::cuda::executor ex(base.stream(), mr);
+      constexpr std::uint64_t bytes = 8u << 20;
+      {
+        auto b = ex.allocate<unsigned char>(dnft::index_t(bytes));
+        dnft::cuda::check(cudaMemsetAsync(b.data(), 1, bytes, ex.stream()));
+      }
+      ex.synchronize();  // a pool with the CUDA default release threshold (0) would shrink here
+      std::uint64_t reserved = 0, used = 0;
+      dnft::cuda::check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
+      dnft::cuda::check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &used));
+      CHECK(reserved >= bytes);
+      CHECK(used == 0);
+      mr.trim();
+      dnft::cuda::check(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
+      CHECK(reserved == 0);
+    } else {
+      MESSAGE("this device has no memory pools: the default resource uses cudaMalloc");
+    }
+
+    dnft::cuda::stream_ordered_memory_resource plain(UINT64_MAX, /*use_pools=*/false);
+    CHECK(plain.pool(dev) == nullptr);
+    const dnft::cuda::executor ex(base.stream(), plain);
+    void* p = nullptr;
+    {
+      const std::vector<float> h{1.0f, -2.5f, 3.25f};
+      auto b = ex.to_device(h);
+      p = b.data();
+      cudaPointerAttributes attr{};
+      dnft::cuda::check(cudaPointerGetAttributes(&attr, p));
+      CHECK(attr.type == cudaMemoryTypeDevice);
+      CHECK(ex.to_host(b) == h);
+    }
+    cudaPointerAttributes attr{};
+    const cudaError_t e = cudaPointerGetAttributes(&attr, p);  // freed by cudaFree: unknown now
+    (void)cudaGetLastError();
+    CHECK((e != cudaSuccess || attr.type == cudaMemoryTypeUnregistered));
   }
 
   TEST_CASE("executor: the pinned staging buffer is shared by copies and grows on demand") {

@@ -620,7 +620,7 @@ TEST_SUITE("cuda_device") {
       std::vector<double> theta = host_params(p);
       double* dtheta = p.parameters().data;
       auto set = [&](index_t k, double value) {
-        dnft::cuda::check(cudaMemcpy(dtheta + k, &value, sizeof(double), cudaMemcpyHostToDevice));
+        ex.copy_from_host(&value, dtheta + k, 1);  // on the executor's stream (a pageable cudaMemcpy may return early)
       };
       const double h = 1e-5;
       std::size_t bad = 0;

@@ -116,9 +116,18 @@ bool find_nonfinite(const B& b, index_t i, index_t& d_out, double& v_out) {
   return false;
 }
 
-//! True for memory spaces whose values a front door can read on the host (its value checks).
+//! True for memory spaces whose values the host can read (error messages after a backend ran).
 template <class S>
 inline constexpr bool host_readable_v = std::is_same_v<S, host_space> || std::is_same_v<S, managed_space>;
+
+//! True when a front door checks the values of a tensor in space S on the host before handing
+//! it to executor E: host memory always; managed memory only when E itself runs on the host. For
+//! a device executor, managed inputs may still be written by work queued on its stream (reading
+//! them here would race that work, and fault where the device lacks concurrent managed access),
+//! so its backend checks them in its kernels, after that work, as it does for device memory.
+template <class E, class S>
+inline constexpr bool host_checkable_v =
+    std::is_same_v<S, host_space> || (std::is_same_v<S, managed_space> && E::template can_access<host_space>);
 
 //! The same batch view with const elements.
 template <class T, class V>

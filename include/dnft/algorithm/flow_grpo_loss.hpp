@@ -65,7 +65,7 @@ flow_grpo_stats flow_grpo_loss(const Exec& ex, const gaussian_transition& tr, co
   const auto va = detail::vector_arg<E>(adv, fn, "adv");
   detail::require_batch_size(vl, bx.batch, "log_prob_sample", fn);
   detail::require_batch_size(va, bx.batch, "adv", fn);
-  if constexpr (detail::host_readable_v<S>) {
+  if constexpr (detail::host_checkable_v<E, S>) {
     detail::require_finite_values(vl, "log_prob_sample", fn);
     detail::require_finite_values(va, "adv", fn);
   }

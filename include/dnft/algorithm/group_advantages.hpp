@@ -56,7 +56,7 @@ advantage_stats group_advantages(const Exec& ex, const Rewards& rewards, const I
   detail::require_batch_size(g, r.size, "group_ids", fn);
   detail::require_batch_size(o, r.size, "out", fn);
   detail::require_distinct(o, fn, "out");
-  if constexpr (detail::host_readable_v<S>) detail::require_finite_values(r, "rewards", fn);
+  if constexpr (detail::host_checkable_v<E, S>) detail::require_finite_values(r, "rewards", fn);
   const detail::group_advantage_args<R, G, O, S> a{
       {r.data, r.size, r.stride}, {g.data, g.size, g.stride}, o, opt.global_std, opt.eps};
   return group_advantages_backend<E>::run(ex, a, fn);

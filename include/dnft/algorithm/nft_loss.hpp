@@ -114,12 +114,12 @@ nft_stats nft_loss(const Exec& ex, const X0& x0, const Noise& noise, const Time&
   const auto va = detail::vector_arg<E>(adv, fn, "adv");
   detail::require_batch_size(vt, bx.batch, "t", fn);
   detail::require_batch_size(va, bx.batch, "adv", fn);
-  // Values the host can read are checked here; backends check device-only ones (cuda/nft_loss.cuh).
+  // Values in host memory are checked here; device backends check theirs in the kernels (cuda/nft_loss.cuh).
   using TS = typename decltype(vt)::space_type;
   using AS = typename decltype(va)::space_type;
-  if constexpr (std::is_same_v<TS, host_space> || std::is_same_v<TS, managed_space>)
+  if constexpr (detail::host_checkable_v<E, TS>)
     detail::require_values_in(vt, 0.0, 1.0, "t", fn);
-  if constexpr (std::is_same_v<AS, host_space> || std::is_same_v<AS, managed_space>)
+  if constexpr (detail::host_checkable_v<E, AS>)
     detail::require_finite_values(va, "adv", fn);
 
   detail::nft_args<T, S, std::remove_cvref_t<decltype(nz)>, std::remove_cvref_t<decltype(vt)>,

@@ -11,7 +11,9 @@ static_assert(__cplusplus >= 202002L,
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,19 +47,115 @@ class memory_resource {
   virtual void deallocate(void* p, std::size_t bytes, cudaStream_t stream) noexcept = 0;
 };
 
-//! Stream-ordered allocation from the device's default memory pool (cudaMallocAsync /
-//! cudaFreeAsync): cheap enough for per-call workspace. Needs memory-pool support (every GPU
-//! CUDA 13 supports, outside a few virtualised setups; use synchronous_memory_resource there).
+//! @brief Stream-ordered allocation (cudaMallocFromPoolAsync / cudaFreeAsync) from memory pools of
+//! its own, one per device, created on the first allocation there: cheap enough for per-call
+//! kernel workspace. Freed memory stays in the pool for the next allocation up to
+//! `release_threshold` bytes (default: all of it, as a caching allocator does), so workspace is
+//! not mapped again after every stream synchronisation, which a pool with the CUDA default
+//! threshold of 0 does; trim() hands the unused memory back. The pools are dnft's, not the
+//! device's default pool, whose settings other libraries in the process may rely on.
+//! On a device without memory-pool support (cudaDevAttrMemoryPoolsSupported = 0: some
+//! virtualised setups), or with `use_pools` false, it allocates with cudaMalloc and frees with
+//! cudaFree instead (synchronous).
+//! Thread-safe. The pools live until the resource is destroyed; allocations still outstanding
+//! then stay valid (CUDA releases a pool once its last allocation is freed).
 class stream_ordered_memory_resource final : public memory_resource {
  public:
+  explicit stream_ordered_memory_resource(std::uint64_t release_threshold = UINT64_MAX, bool use_pools = true) noexcept
+      : threshold_(release_threshold), use_pools_(use_pools) {}
+  stream_ordered_memory_resource(const stream_ordered_memory_resource&) = delete;
+  stream_ordered_memory_resource& operator=(const stream_ordered_memory_resource&) = delete;
+  ~stream_ordered_memory_resource() override {
+    for (const pool_slot& s : pools_)
+      if (s.pool != nullptr && cudaMemPoolDestroy(s.pool) != cudaSuccess) (void)cudaGetLastError();
+  }
+
+  //! Allocates on the current device, in stream order on `stream`.
   void* allocate(std::size_t bytes, cudaStream_t stream) override {
+    int device = 0;
+    check(cudaGetDevice(&device));
     void* p = nullptr;
-    check(cudaMallocAsync(&p, bytes, stream));
+    if (cudaMemPool_t pool = pool_of(device); pool != nullptr) {
+      check(cudaMallocFromPoolAsync(&p, bytes, pool, stream));
+      return p;
+    }
+    check(cudaMalloc(&p, bytes));
+    std::lock_guard<std::mutex> lock(mutex_);
+    try {
+      unpooled_.push_back(p);
+    } catch (...) {
+      (void)cudaFree(p);
+      throw;
+    }
+    has_unpooled_.store(true, std::memory_order_release);
     return p;
   }
+
   void deallocate(void* p, std::size_t, cudaStream_t stream) noexcept override {
+    if (has_unpooled_.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto it = unpooled_.begin(); it != unpooled_.end(); ++it)
+        if (*it == p) {
+          unpooled_.erase(it);
+          if (cudaFree(p) != cudaSuccess) (void)cudaGetLastError();  // waits for the device's work
+          return;
+        }
+    }
     if (cudaFreeAsync(p, stream) != cudaSuccess) (void)cudaGetLastError();
   }
+
+  //! Returns the memory the pools hold but no allocation uses to the device (cudaMemPoolTrimTo).
+  void trim() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const pool_slot& s : pools_)
+      if (s.pool != nullptr) check(cudaMemPoolTrimTo(s.pool, 0));
+  }
+
+  //! The pool allocations on `device` come from (created if needed); nullptr when they use cudaMalloc.
+  cudaMemPool_t pool(int device) { return pool_of(device); }
+
+ private:
+  struct pool_slot {
+    bool known = false;
+    cudaMemPool_t pool = nullptr;
+  };
+
+  cudaMemPool_t pool_of(int device) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (device < 0) dnft::detail::fail<value_error>("cuda::stream_ordered_memory_resource", "device",
+                                                    "expected a device ordinal >= 0, got " + std::to_string(device));
+    if (pools_.size() <= static_cast<std::size_t>(device)) pools_.resize(static_cast<std::size_t>(device) + 1);
+    pool_slot& s = pools_[static_cast<std::size_t>(device)];
+    if (!s.known) {
+      int supported = 0;
+      check(cudaDeviceGetAttribute(&supported, cudaDevAttrMemoryPoolsSupported, device));
+      if (use_pools_ && supported != 0) {
+        cudaMemPoolProps props{};
+        props.allocType = cudaMemAllocationTypePinned;
+        props.handleTypes = cudaMemHandleTypeNone;
+        props.location.type = cudaMemLocationTypeDevice;
+        props.location.id = device;
+        cudaMemPool_t pool = nullptr;
+        check(cudaMemPoolCreate(&pool, &props));
+        std::uint64_t threshold = threshold_;
+        if (const cudaError_t e = cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold);
+            e != cudaSuccess) {
+          (void)cudaMemPoolDestroy(pool);
+          check(e);
+        }
+        s.pool = pool;
+      }
+      s.known = true;
+    }
+    return s.pool;
+  }
+
+  std::uint64_t threshold_;
+  bool use_pools_;
+  std::mutex mutex_;
+  std::vector<pool_slot> pools_;
+  std::vector<void*> unpooled_;  //!< cudaMalloc allocations (devices without pools)
+  std::atomic<bool> has_unpooled_{false};
 };
 
 //! cudaMalloc / cudaFree (synchronous; the stream argument is ignored).
@@ -73,10 +171,12 @@ class synchronous_memory_resource final : public memory_resource {
   }
 };
 
-//! The resource executors use unless given another one (a stream_ordered_memory_resource).
-inline memory_resource& default_memory_resource() noexcept {
-  static stream_ordered_memory_resource r;
-  return r;
+//! The resource executors use unless given another one: a stream_ordered_memory_resource that
+//! keeps freed memory for reuse. It lives until the program ends (never destroyed, so buffers
+//! released during static destruction still find it; the driver reclaims its pools at exit).
+inline stream_ordered_memory_resource& default_memory_resource() noexcept {
+  static auto* r = new stream_ordered_memory_resource();
+  return *r;
 }
 
 // ---- device buffers --------------------------------------------------------------------------
@@ -98,7 +198,10 @@ class device_buffer {
 
   //! Allocates `n` uninitialised elements on `stream` from `mr`. `keep_alive` is held until the
   //! memory is released (executors pass their stream's owner, so the stream outlives the buffer).
-  explicit device_buffer(index_t n, cudaStream_t stream = nullptr, memory_resource& mr = default_memory_resource(),
+  //! The memory is released in stream order on `stream` too, so name the stream that uses it
+  //! (executor::allocate does): the legacy stream (nullptr) is not ordered with non-blocking
+  //! streams, such as the ones executors create.
+  explicit device_buffer(index_t n, cudaStream_t stream, memory_resource& mr = default_memory_resource(),
                          std::shared_ptr<const void> keep_alive = {})
       : stream_(stream), mr_(&mr), keep_alive_(std::move(keep_alive)) {
     if (n < 0)
