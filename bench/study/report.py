@@ -348,6 +348,10 @@ def main() -> int:
                  ("reference: DiffusionNFT vs FlowGRPO without guidance", "nft_ref", "nft", "grpo_ref_noguid", "grpo_guided"),
                  ("reference: DiffusionNFT scored with guidance 4.5 vs FlowGRPO (guidance 4.5)", "nft_ref_cfg_eval",
                   "nft_guided", "grpo_ref", "grpo_guided"),
+                 ("reference: DiffusionNFT vs FlowGRPO with 2 steps per collection (guidance 4.5)", "nft_ref", "nft",
+                  "grpo_ref_mb2", "grpo_guided"),
+                 ("reference: DiffusionNFT vs FlowGRPO with 2 steps per collection, no guidance", "nft_ref", "nft",
+                  "grpo_ref_mb2_noguid", "grpo_guided"),
                  ("tuned: DiffusionNFT vs FlowGRPO (guidance)", "nft_tuned", "nft", "grpo_tuned", "grpo_guided"),
                  ("tuned: DiffusionNFT vs FlowGRPO without guidance", "nft_tuned", "nft", "grpo_tuned_noguid", "grpo_guided")]
         for label, an, ak, bn, bk in pairs:
@@ -363,6 +367,7 @@ def main() -> int:
                 ("nft_tuned", "nft", "no guidance"),
                 ("grpo_ref", "grpo_guided", "guidance 4.5"), ("grpo_ref", "grpo", "no guidance"),
                 ("grpo_ref_noguid", "grpo_guided", "no guidance"),
+                ("grpo_ref_mb2", "grpo_guided", "guidance 4.5"), ("grpo_ref_mb2_noguid", "grpo_guided", "no guidance"),
                 ("grpo_tuned", "grpo_guided", "its guidance"), ("grpo_tuned", "grpo", "no guidance"),
                 ("grpo_tuned_noguid", "grpo_guided", "no guidance")]
         tables += headline_table(cs, rows)

@@ -85,7 +85,7 @@ def flag_text(flags: dict) -> str:
     if not flags:
         return "reference settings"
     names = {"lr": "lr", "beta": "beta", "decay": "decay type", "decay_schedule": "decay schedule", "grpo_kl_weight": "KL", "noise_level": "noise",
-             "guidance": "guidance", "solver": "solver", "adv_mode": "advantages", "adaptive_weight": "adaptive weight"}
+             "guidance": "guidance", "solver": "solver", "grpo_minibatches": "optimizer steps per collection", "adv_mode": "advantages", "adaptive_weight": "adaptive weight"}
     return ", ".join(f"{names.get(k, k)} {v}" for k, v in flags.items())
 
 
@@ -154,7 +154,12 @@ def extra_configs(scale: str) -> list[Config]:
                    label="FlowGRPO, lr 0.003 (the first-crossing rule's pick)"),
             # DiffusionNFT trains without guidance; this also scores its model with guidance 4.5
             Config("nft_ref_cfg_eval", "extra", scale, "nft", {"nft_guidance_eval": None},
-                   label="DiffusionNFT, reference, also scored with guidance 4.5")]
+                   label="DiffusionNFT, reference, also scored with guidance 4.5"),
+            # the reference flow_grpo takes two optimizer steps per collection (dnft's default: one)
+            Config("grpo_ref_mb2", "extra", scale, "grpo", {"grpo_minibatches": 2},
+                   label="FlowGRPO, reference with 2 optimizer steps per collection (guidance 4.5)"),
+            Config("grpo_ref_mb2_noguid", "extra", scale, "grpo", {"grpo_minibatches": 2, "guidance": 1.0},
+                   label="FlowGRPO, reference with 2 optimizer steps per collection, no guidance")]
 
 
 def ablation_configs(scale: str) -> list[Config]:

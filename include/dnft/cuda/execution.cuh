@@ -92,16 +92,19 @@ class stream_ordered_memory_resource final : public memory_resource {
   }
 
   void deallocate(void* p, std::size_t, cudaStream_t stream) noexcept override {
+    bool unpooled = false;
     if (has_unpooled_.load(std::memory_order_acquire)) {
       std::lock_guard<std::mutex> lock(mutex_);
       for (auto it = unpooled_.begin(); it != unpooled_.end(); ++it)
         if (*it == p) {
           unpooled_.erase(it);
-          if (cudaFree(p) != cudaSuccess) (void)cudaGetLastError();  // waits for the device's work
-          return;
+          unpooled = true;
+          break;
         }
     }
-    if (cudaFreeAsync(p, stream) != cudaSuccess) (void)cudaGetLastError();
+    // cudaFree waits for the device's work (outside the lock: other threads keep allocating).
+    const cudaError_t e = unpooled ? cudaFree(p) : cudaFreeAsync(p, stream);
+    if (e != cudaSuccess) (void)cudaGetLastError();
   }
 
   //! Returns the memory the pools hold but no allocation uses to the device (cudaMemPoolTrimTo).
