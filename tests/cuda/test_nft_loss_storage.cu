@@ -31,6 +31,13 @@ struct managed_floats {
   ~managed_floats() { (void)cudaFree(p); }
 };
 
+//! Keeps the stream busy for about `cycles` clock cycles of one multiprocessor.
+__global__ void spin_kernel(long long cycles) {
+  const long long start = clock64();
+  while (clock64() - start < cycles) {
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("cuda_device") {
@@ -90,7 +97,7 @@ TEST_SUITE("cuda_device") {
     }
   }
 
-  TEST_CASE("managed memory: the same results as device memory; the front door checks t on the host") {
+  TEST_CASE("managed memory: the same results as device memory; t is checked by the kernels, with the host's message") {
     dnft::cuda::executor ex;
     problem p(4, 515, 24);
     device_problem<float> d(ex, p);
@@ -108,9 +115,38 @@ TEST_SUITE("cuda_device") {
     for (std::size_t k = 0; k < g_man.size(); ++k) g_man[k] = grad.p[k];
     check_close(g_man, g_dev, 1e-5, 1e-6);
 
-    t.p[1] = 2.0f;  // read by the front door on the host, before any kernel runs
+    // Not read by the front door (queued work on the stream may still write managed inputs): the
+    // kernels see it and the backend reports it as the host front door would.
+    t.p[1] = 2.0f;
     CHECK(message_of<dnft::value_error>([&] {
             dnft::nft_loss(ex, mv(x0), mv(eps), tv, av, mv(vth), mv(vold), mv(vref), mv(grad));
           }) == "dnft::nft_loss: t: expected values in [0, 1], got 2 at sample 1");
+  }
+
+  TEST_CASE("managed memory: inputs written by work still queued on the stream are read after that work") {
+    dnft::cuda::executor ex;
+    problem p(4, 515, 25);
+    device_problem<float> d(ex, p);
+    const auto dev =
+        dnft::nft_loss(ex, d.v(d.x0), d.v(d.eps), d.t, d.adv, d.v(d.vth), d.v(d.vold), d.v(d.vref), d.v(d.grad));
+
+    managed_floats x0(p.x0), eps(p.eps), vth(p.vth), vold(p.vold), vref(p.vref), grad(p.x0), t(p.t), adv(p.adv);
+    auto mv = [&](managed_floats& a) { return dnft::make_view(a.p, {p.B, p.D}, dnft::managed_space{}); };
+    const auto tv = dnft::make_view(t.p, {p.B}, dnft::managed_space{});
+    const auto av = dnft::make_view(adv.p, {p.B}, dnft::managed_space{});
+    // t holds invalid times until a copy queued behind ~50 ms of device work writes the real ones:
+    // a front door that read managed t on the host at the call would see 2 and refuse the call.
+    float* pinned = nullptr;
+    dnft::cuda::check(cudaMallocHost(&pinned, std::size_t(p.B) * sizeof(float)));
+    for (dnft::index_t i = 0; i < p.B; ++i) {
+      pinned[i] = float(p.t[std::size_t(i)]);
+      t.p[i] = 2.0f;
+    }
+    spin_kernel<<<1, 1, 0, ex.stream()>>>(100'000'000);
+    dnft::cuda::check_launch();
+    dnft::cuda::check(cudaMemcpyAsync(t.p, pinned, std::size_t(p.B) * sizeof(float), cudaMemcpyHostToDevice, ex.stream()));
+    const auto man = dnft::nft_loss(ex, mv(x0), mv(eps), tv, av, mv(vth), mv(vold), mv(vref), mv(grad));
+    check_stats(man, dev, 1e-6);
+    dnft::cuda::check(cudaFreeHost(pinned));
   }
 }
