@@ -125,21 +125,23 @@ EOF
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 log=$out/run.log
-rm -f "$build/out/demo-defined"
+# No binary of an earlier call may pass for this one's when its build fails.
+test_exe=$build/out/tests_cuda/dnft_test_cuda
+demo_exe=$build/out/dnft_geneval_demo
+rm -f "$build/out/demo-defined" "$test_exe" "$demo_exe" "$build"/out/bench_cuda/dnft_bench_cuda_{nft_loss,noise,mlp}
 step configure 90 "$log" cmake -S "$build/src" -B "$build/out" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" -DCMAKE_PREFIX_PATH="$deps" -DDNFT_WERROR=OFF -DDNFT_CUDA_TEST_BATCH=1
 # One build of everything (the demo only where it is defined), going on past a failing target
-# (Ninja's -k 0), so a broken benchmark does not cost the tests.
+# (-k), so a broken benchmark does not cost the tests.
 targets=(dnft_test_cuda dnft_bench_cuda_nft_loss dnft_bench_cuda_noise dnft_bench_cuda_mlp)
 [[ -f $build/out/demo-defined ]] && targets+=(dnft_geneval_demo)
-keep_going=()
+keep_going=(-- -k)
 ((${#generator[@]})) && keep_going=(-- -k 0)
 step build 360 "$log" cmake --build "$build/out" -j "$jobs" --target "${targets[@]}" "${keep_going[@]}"
 
 # ---- tests: every suite (the device ones need the GPU: 77 means none was usable) -------------
 tlog=$out/tests.log
 : >"$tlog"
-test_exe=$build/out/tests_cuda/dnft_test_cuda
 if [[ -x $test_exe ]]; then
   step tests 150 "$tlog" "$test_exe" --dnft-needs-device --duration=true
 else
@@ -167,7 +169,6 @@ done
 
 # ---- the demo on the device: tiny settings (a short pre-training on the host, 1024 images per method)
 dlog=$out/run.log
-demo_exe=$build/out/dnft_geneval_demo
 if [[ -x $demo_exe ]]; then
   rm -rf "$build/demo-out"
   step demo 120 "$dlog" "$demo_exe" --device cuda --pretrain-steps 200 --budget 1024 --no-plots --threads 0 --out "$build/demo-out"

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -136,17 +137,18 @@ TEST_SUITE("cuda_device") {
     const auto av = dnft::make_view(adv.p, {p.B}, dnft::managed_space{});
     // t holds invalid times until a copy queued behind ~50 ms of device work writes the real ones:
     // a front door that read managed t on the host at the call would see 2 and refuse the call.
-    float* pinned = nullptr;
-    dnft::cuda::check(cudaMallocHost(&pinned, std::size_t(p.B) * sizeof(float)));
+    float* raw = nullptr;
+    dnft::cuda::check(cudaMallocHost(&raw, std::size_t(p.B) * sizeof(float)));
+    const std::unique_ptr<float, cudaError_t (*)(void*)> owner(raw, cudaFreeHost);
+    float* pinned = owner.get();
     for (dnft::index_t i = 0; i < p.B; ++i) {
       pinned[i] = float(p.t[std::size_t(i)]);
       t.p[i] = 2.0f;
     }
     spin_kernel<<<1, 1, 0, ex.stream()>>>(100'000'000);
     dnft::cuda::check_launch();
-    dnft::cuda::check(cudaMemcpyAsync(t.p, pinned, std::size_t(p.B) * sizeof(float), cudaMemcpyHostToDevice, ex.stream()));
+    dnft::cuda::check(cudaMemcpyAsync(t.p, pinned, std::size_t(p.B) * sizeof(float), cudaMemcpyDefault, ex.stream()));
     const auto man = dnft::nft_loss(ex, mv(x0), mv(eps), tv, av, mv(vth), mv(vold), mv(vref), mv(grad));
     check_stats(man, dev, 1e-6);
-    dnft::cuda::check(cudaFreeHost(pinned));
   }
 }

@@ -65,10 +65,10 @@ flow_grpo_stats flow_grpo_loss(const Exec& ex, const gaussian_transition& tr, co
   const auto va = detail::vector_arg<E>(adv, fn, "adv");
   detail::require_batch_size(vl, bx.batch, "log_prob_sample", fn);
   detail::require_batch_size(va, bx.batch, "adv", fn);
-  if constexpr (detail::host_checkable_v<E, S>) {
+  if constexpr (detail::host_checkable_v<E, typename decltype(vl)::space_type>)
     detail::require_finite_values(vl, "log_prob_sample", fn);
+  if constexpr (detail::host_checkable_v<E, typename decltype(va)::space_type>)
     detail::require_finite_values(va, "adv", fn);
-  }
   detail::flow_grpo_args<T, S, std::remove_cvref_t<decltype(vl)>, std::remove_cvref_t<decltype(va)>> a{
       detail::const_batch<T>(bx), detail::const_batch<T>(bn), detail::const_batch<T>(bt), {}, vl, va, {}};
   if constexpr (!is_none_v<VRef>) {

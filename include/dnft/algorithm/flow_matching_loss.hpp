@@ -75,7 +75,7 @@ flow_matching_stats flow_matching_loss(const Exec& ex, const X0& x0, const Noise
   detail::require_same_shape(bx, "x0", bv, "v", fn);
   const auto vt = detail::vector_arg<E>(t, fn, "t");
   detail::require_batch_size(vt, bx.batch, "t", fn);
-  if constexpr (detail::host_checkable_v<E, S>) {
+  if constexpr (detail::host_checkable_v<E, typename decltype(vt)::space_type>) {
     detail::require_values_in(vt, 0.0, 1.0, "t", fn);
     if (opt.weighting == time_weighting::sigma_sqrt)
       for (index_t i = 0; i < vt.size; ++i)

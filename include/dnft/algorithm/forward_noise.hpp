@@ -51,7 +51,8 @@ void forward_noise(const Exec& ex, const X0& x0, const Noise& noise, const Time&
     detail::require_same_shape(bx, "x0", nz, "noise", fn);
   const auto vt = detail::vector_arg<E>(t, fn, "t");
   detail::require_batch_size(vt, bx.batch, "t", fn);
-  if constexpr (detail::host_checkable_v<E, S>) detail::require_values_in(vt, 0.0, 1.0, "t", fn);
+  if constexpr (detail::host_checkable_v<E, typename decltype(vt)::space_type>)
+    detail::require_values_in(vt, 0.0, 1.0, "t", fn);
 
   // Outputs: writable, x0's element type and shape, no overlapping elements.
   auto out = [&](auto&& o, std::string_view name) {

@@ -57,8 +57,8 @@ class memory_resource {
 //! On a device without memory-pool support (cudaDevAttrMemoryPoolsSupported = 0: some
 //! virtualised setups), or with `use_pools` false, it allocates with cudaMalloc and frees with
 //! cudaFree instead (synchronous).
-//! Thread-safe. The pools live until the resource is destroyed; allocations still outstanding
-//! then stay valid (CUDA releases a pool once its last allocation is freed).
+//! Thread-safe. The resource must outlive every buffer allocated from it (buffers free through
+//! it). Its pools are destroyed with it.
 class stream_ordered_memory_resource final : public memory_resource {
  public:
   explicit stream_ordered_memory_resource(std::uint64_t release_threshold = UINT64_MAX, bool use_pools = true) noexcept
@@ -70,10 +70,16 @@ class stream_ordered_memory_resource final : public memory_resource {
       if (s.pool != nullptr && cudaMemPoolDestroy(s.pool) != cudaSuccess) (void)cudaGetLastError();
   }
 
-  //! Allocates on the current device, in stream order on `stream`.
+  //! Allocates on the device of `stream` (the current device for the legacy stream, or before
+  //! CUDA 12.8), in stream order on `stream`.
   void* allocate(std::size_t bytes, cudaStream_t stream) override {
     int device = 0;
+#if CUDART_VERSION >= 12080
+    if (stream != nullptr) check(cudaStreamGetDevice(stream, &device));
+    else check(cudaGetDevice(&device));
+#else
     check(cudaGetDevice(&device));
+#endif
     void* p = nullptr;
     if (cudaMemPool_t pool = pool_of(device); pool != nullptr) {
       check(cudaMallocFromPoolAsync(&p, bytes, pool, stream));
@@ -107,7 +113,9 @@ class stream_ordered_memory_resource final : public memory_resource {
     if (e != cudaSuccess) (void)cudaGetLastError();
   }
 
-  //! Returns the memory the pools hold but no allocation uses to the device (cudaMemPoolTrimTo).
+  //! Returns the memory the pools hold but no allocation uses to the device (cudaMemPoolTrimTo),
+  //! for other allocators in the process. Memory whose stream-ordered free the host has not yet
+  //! seen complete still counts as used: synchronise the streams that freed it first.
   void trim() {
     std::lock_guard<std::mutex> lock(mutex_);
     for (const pool_slot& s : pools_)
@@ -203,7 +211,7 @@ class device_buffer {
   //! memory is released (executors pass their stream's owner, so the stream outlives the buffer).
   //! The memory is released in stream order on `stream` too, so name the stream that uses it
   //! (executor::allocate does): the legacy stream (nullptr) is not ordered with non-blocking
-  //! streams, such as the ones executors create.
+  //! streams, such as the ones executors create. `mr` must outlive the buffer.
   explicit device_buffer(index_t n, cudaStream_t stream, memory_resource& mr = default_memory_resource(),
                          std::shared_ptr<const void> keep_alive = {})
       : stream_(stream), mr_(&mr), keep_alive_(std::move(keep_alive)) {
@@ -381,7 +389,8 @@ class executor {
   }
 
   //! Borrows `stream` (nullptr is the legacy default stream); the caller keeps it alive.
-  //! Memory for buffers and workspace comes from `mr`, which must outlive the executor.
+  //! Memory for buffers and workspace comes from `mr`, which must outlive the executor and every
+  //! buffer allocated through it.
   explicit executor(cudaStream_t stream, memory_resource& mr = default_memory_resource())
       : state_(std::make_shared<detail::executor_state>()), mr_(&mr) {
     auto& s = *state_;
