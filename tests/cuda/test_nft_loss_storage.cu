@@ -32,6 +32,21 @@ struct managed_floats {
   ~managed_floats() { (void)cudaFree(p); }
 };
 
+//! A problem's inputs (and a gradient buffer) as float in managed memory.
+struct managed_problem {
+  long B, D;
+  managed_floats x0, eps, vth, vold, vref, grad, t, adv;
+  explicit managed_problem(const problem& p)
+      : B(p.B), D(p.D), x0(p.x0), eps(p.eps), vth(p.vth), vold(p.vold), vref(p.vref), grad(p.x0), t(p.t), adv(p.adv) {}
+  auto v(managed_floats& a) const { return dnft::make_view(a.p, {B, D}, dnft::managed_space{}); }
+  //! nft_loss on the CUDA executor over the managed tensors (gradient into grad).
+  dnft::nft_stats loss(const dnft::cuda::executor& ex) {
+    const auto tv = dnft::make_view(t.p, {B}, dnft::managed_space{});
+    const auto av = dnft::make_view(adv.p, {B}, dnft::managed_space{});
+    return dnft::nft_loss(ex, v(x0), v(eps), tv, av, v(vth), v(vold), v(vref), v(grad));
+  }
+};
+
 //! Keeps the stream busy for about `cycles` clock cycles of one multiprocessor.
 __global__ void spin_kernel(long long cycles) {
   const long long start = clock64();
@@ -106,22 +121,17 @@ TEST_SUITE("cuda_device") {
         dnft::nft_loss(ex, d.v(d.x0), d.v(d.eps), d.t, d.adv, d.v(d.vth), d.v(d.vold), d.v(d.vref), d.v(d.grad));
     const auto g_dev = widen(ex.to_host(d.grad));
 
-    managed_floats x0(p.x0), eps(p.eps), vth(p.vth), vold(p.vold), vref(p.vref), grad(p.x0), t(p.t), adv(p.adv);
-    auto mv = [&](managed_floats& a) { return dnft::make_view(a.p, {p.B, p.D}, dnft::managed_space{}); };
-    const auto tv = dnft::make_view(t.p, {p.B}, dnft::managed_space{});
-    const auto av = dnft::make_view(adv.p, {p.B}, dnft::managed_space{});
-    const auto man = dnft::nft_loss(ex, mv(x0), mv(eps), tv, av, mv(vth), mv(vold), mv(vref), mv(grad));
-    check_stats(man, dev, 1e-6);  // t and advantages are float here, double on the device problem
+    managed_problem m(p);
+    check_stats(m.loss(ex), dev, 1e-6);  // t and advantages are float here, double on the device problem
     std::vector<double> g_man(g_dev.size());
-    for (std::size_t k = 0; k < g_man.size(); ++k) g_man[k] = grad.p[k];
+    for (std::size_t k = 0; k < g_man.size(); ++k) g_man[k] = m.grad.p[k];
     check_close(g_man, g_dev, 1e-5, 1e-6);
 
     // Not read by the front door (queued work on the stream may still write managed inputs): the
     // kernels see it and the backend reports it as the host front door would.
-    t.p[1] = 2.0f;
-    CHECK(message_of<dnft::value_error>([&] {
-            dnft::nft_loss(ex, mv(x0), mv(eps), tv, av, mv(vth), mv(vold), mv(vref), mv(grad));
-          }) == "dnft::nft_loss: t: expected values in [0, 1], got 2 at sample 1");
+    m.t.p[1] = 2.0f;
+    CHECK(message_of<dnft::value_error>([&] { m.loss(ex); }) ==
+          "dnft::nft_loss: t: expected values in [0, 1], got 2 at sample 1");
   }
 
   TEST_CASE("managed memory: inputs written by work still queued on the stream are read after that work") {
@@ -131,10 +141,7 @@ TEST_SUITE("cuda_device") {
     const auto dev =
         dnft::nft_loss(ex, d.v(d.x0), d.v(d.eps), d.t, d.adv, d.v(d.vth), d.v(d.vold), d.v(d.vref), d.v(d.grad));
 
-    managed_floats x0(p.x0), eps(p.eps), vth(p.vth), vold(p.vold), vref(p.vref), grad(p.x0), t(p.t), adv(p.adv);
-    auto mv = [&](managed_floats& a) { return dnft::make_view(a.p, {p.B, p.D}, dnft::managed_space{}); };
-    const auto tv = dnft::make_view(t.p, {p.B}, dnft::managed_space{});
-    const auto av = dnft::make_view(adv.p, {p.B}, dnft::managed_space{});
+    managed_problem m(p);
     // t holds invalid times until a copy queued behind ~50 ms of device work writes the real ones:
     // a front door that read managed t on the host at the call would see 2 and refuse the call.
     float* raw = nullptr;
@@ -143,12 +150,11 @@ TEST_SUITE("cuda_device") {
     float* pinned = owner.get();
     for (dnft::index_t i = 0; i < p.B; ++i) {
       pinned[i] = float(p.t[std::size_t(i)]);
-      t.p[i] = 2.0f;
+      m.t.p[i] = 2.0f;
     }
     spin_kernel<<<1, 1, 0, ex.stream()>>>(100'000'000);
     dnft::cuda::check_launch();
-    dnft::cuda::check(cudaMemcpyAsync(t.p, pinned, std::size_t(p.B) * sizeof(float), cudaMemcpyDefault, ex.stream()));
-    const auto man = dnft::nft_loss(ex, mv(x0), mv(eps), tv, av, mv(vth), mv(vold), mv(vref), mv(grad));
-    check_stats(man, dev, 1e-6);
+    dnft::cuda::check(cudaMemcpyAsync(m.t.p, pinned, std::size_t(p.B) * sizeof(float), cudaMemcpyDefault, ex.stream()));
+    check_stats(m.loss(ex), dev, 1e-6);
   }
 }
