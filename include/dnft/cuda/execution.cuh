@@ -85,7 +85,12 @@ class stream_ordered_memory_resource final : public memory_resource {
       check(cudaMallocFromPoolAsync(&p, bytes, pool, stream));
       return p;
     }
-    check(cudaMalloc(&p, bytes));
+    int current = device;
+    check(cudaGetDevice(&current));
+    if (current != device) check(cudaSetDevice(device));  // cudaMalloc allocates on the current device
+    const cudaError_t e = cudaMalloc(&p, bytes);
+    if (current != device && cudaSetDevice(current) != cudaSuccess) (void)cudaGetLastError();
+    check(e);
     std::lock_guard<std::mutex> lock(mutex_);
     try {
       unpooled_.push_back(p);
