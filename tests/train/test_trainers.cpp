@@ -93,6 +93,24 @@ std::vector<typename P::value_type> grads_of(P& p) {
   return {v.data, v.data + v.extents[0]};
 }
 
+//! The FlowGRPO configuration of the finite-difference tests: `groups` prompt groups of 3 samples,
+//! 3 sampling steps, every step trained, guidance w, KL weight 0.5, no clipping of the gradient
+//! norm, no EMA, micro-batches of 2 rows, seed 13 (what rebuild_grpo_batch rebuilds).
+dnft::flow_grpo_config fd_grpo_config(dnft::index_t groups, double w) {
+  dnft::flow_grpo_config cfg;
+  cfg.prompts_per_iteration = groups;
+  cfg.group_size = 3;
+  cfg.sampling_steps = 3;
+  cfg.train_fraction = 1.0;
+  cfg.guidance = w;
+  cfg.loss.kl_weight = 0.5;
+  cfg.max_grad_norm = 1e12;
+  cfg.use_ema = false;
+  cfg.micro_batch = 2;  // exercises micro-batching too
+  cfg.seed = 13;
+  return cfg;
+}
+
 //! The first collection of a FlowGRPO trainer with seed 13, 3 flow-SDE steps (noise level 0.7)
 //! and guidance w, rebuilt from public pieces: the trajectory, and the advantages of the
 //! distance reward over groups of 3 consecutive samples (conditions c).
@@ -249,17 +267,7 @@ TEST_SUITE("train") {
     CAPTURE(w);
     auto task = small_task();
     const auto base = small_mlp<double>(8, 1, 7);
-    dnft::flow_grpo_config cfg;
-    cfg.prompts_per_iteration = 1;
-    cfg.group_size = 3;
-    cfg.sampling_steps = 3;
-    cfg.train_fraction = 1.0;
-    cfg.guidance = w;
-    cfg.loss.kl_weight = 0.5;
-    cfg.max_grad_norm = 1e12;
-    cfg.use_ema = false;
-    cfg.micro_batch = 2;  // exercises micro-batching too
-    cfg.seed = 13;
+    const dnft::flow_grpo_config cfg = fd_grpo_config(1, w);
     dnft::flow_grpo_trainer tr(base, dnft::toy::distance_reward{&task}, round_robin{}, cfg);
     tr.step();
     const auto g = grads_of(tr.policy());
@@ -304,21 +312,11 @@ TEST_SUITE("train") {
     auto task = small_task();
     const auto base = small_mlp<double>(8, 1, 7);
     const double w = 2.5;
-    dnft::flow_grpo_config cfg;
-    cfg.prompts_per_iteration = 2;
-    cfg.group_size = 3;
+    dnft::flow_grpo_config cfg = fd_grpo_config(2, w);
     cfg.minibatches = 2;
-    cfg.sampling_steps = 3;
-    cfg.train_fraction = 1.0;
-    cfg.guidance = w;
-    cfg.loss.kl_weight = 0.5;
     cfg.loss.clip_range = 0.2;
     cfg.optimizer.lr = 1e-2;
     cfg.optimizer.eps = 1e-3;  // the step is then smooth in the gradient, which finite differences give here
-    cfg.max_grad_norm = 1e12;
-    cfg.use_ema = false;
-    cfg.micro_batch = 2;
-    cfg.seed = 13;
     dnft::flow_grpo_trainer tr(base, dnft::toy::distance_reward{&task}, round_robin{}, cfg);
     const auto st = tr.step();
     const auto g2 = grads_of(tr.policy());
